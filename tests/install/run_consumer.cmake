@@ -1,0 +1,27 @@
+# Runs one consumer check (cmake -P): MODE is find_package or add_subdirectory.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+function(run)
+    execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 0)
+        list(JOIN ARGN " " cmd)
+        message(FATAL_ERROR "failed (${rc}): ${cmd}\n${out}\n${err}")
+    endif()
+endfunction()
+
+set(consumer_args -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_CXX_COMPILER=${CXX}
+                  -DSPLITNET_CONSUMER_MODE=${MODE})
+if(MODE STREQUAL "find_package")
+    run(${CMAKE_COMMAND} --install ${SPLITNET_BINARY_DIR} --prefix ${WORK_DIR}/prefix)
+    if(NOT EXISTS ${WORK_DIR}/prefix/include/splitnet/splitnet.hpp)
+        message(FATAL_ERROR "cmake --install did not install the headers")
+    endif()
+    list(APPEND consumer_args -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+else()
+    list(APPEND consumer_args -DSPLITNET_SOURCE_DIR=${SPLITNET_SOURCE_DIR})
+endif()
+run(${CMAKE_COMMAND} ${consumer_args})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+message(STATUS "consumer (${MODE}) built and ran")
