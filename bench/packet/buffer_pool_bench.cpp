@@ -67,7 +67,7 @@ void BM_boost_free_list(benchmark::State& s) {
     for (auto _ : s) {
         std::size_t n = 0;
         while (n < burst && list.pop(idx[n])) {
-            f[n] = pool.make_frame(idx[n]);
+            pool.init_frame(f[n], idx[n]);
             ++n;
         }
         benchmark::DoNotOptimize(f[0].data);

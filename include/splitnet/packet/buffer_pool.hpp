@@ -78,6 +78,7 @@ public:
                                       " buffers; lower frame_count or raise the memory limit"));
         }
         base_ = static_cast<std::uint8_t*>(p);
+        fresh_.headroom = cfg_.headroom;
         free_.enqueue_burst(all.data(), cfg_.frame_count);
     }
 
@@ -115,10 +116,15 @@ public:
     /// A fresh frame over buffer `index`: data at the default headroom, length 0.
     [[nodiscard]] frame make_frame(std::uint32_t index) const noexcept {
         frame f;
-        f.buffer = address_of(index);
-        f.headroom = cfg_.headroom;
-        f.data = base_ + f.buffer + cfg_.headroom;
+        init_frame(f, index);
         return f;
+    }
+
+    /// Turns `f` into a fresh frame over buffer `index` (in place: no temporary to copy).
+    void init_frame(frame& f, std::uint32_t index) const noexcept {
+        f = fresh_; // the constant fields, copied as a block rather than field by field
+        f.buffer = address_of(index);
+        f.data = base_ + f.buffer + cfg_.headroom;
     }
 
     /// The frame over the buffer at arena address `addr` with data starting at that address
@@ -147,7 +153,7 @@ public:
                 out.size() - done < burst_chunk ? out.size() - done : burst_chunk);
             const std::uint32_t got = free_.dequeue_burst(idx, want);
             for (std::uint32_t i = 0; i < got; ++i) {
-                out[done + i] = make_frame(idx[i]);
+                init_frame(out[done + i], idx[i]);
             }
             done += got;
             if (got < want) {
@@ -248,6 +254,7 @@ private:
     std::uint32_t shift_ = 0;
     std::size_t arena_bytes_ = 0;
     std::uint8_t* base_ = nullptr;
+    frame fresh_{};
     std::unique_ptr<frame[]> chain_slots_;
     detail::mpmc_ring<std::uint32_t> free_;
     alignas(cache_line_size) std::atomic<std::uint64_t> alloc_failed_{0};
@@ -278,16 +285,26 @@ public:
             if (n_ == 0 && refill() == 0) {
                 break;
             }
-            while (done < out.size() && n_ != 0) {
-                out[done++] = pool_.make_frame(idx_[--n_]);
+            // Locals, not members, in the loop: stores to frames could alias them otherwise.
+            const std::uint32_t take =
+                static_cast<std::uint32_t>(out.size() - done < n_ ? out.size() - done : n_);
+            const std::uint32_t* src = idx_.get() + (n_ - take);
+            frame* dst = out.data() + done;
+            const buffer_pool& pool = pool_;
+            for (std::uint32_t i = 0; i < take; ++i) {
+                pool.init_frame(dst[i], src[take - 1 - i]);
             }
+            n_ -= take;
+            done += take;
         }
         return done;
     }
 
     void free_burst(std::span<const frame> frames) noexcept {
         for (const frame& f : frames) {
-            for_each_segment(f, [&](const frame& seg) { put(seg.buffer); });
+            for (const frame* seg = &f; seg != nullptr; seg = seg->next) {
+                put(seg->buffer);
+            }
         }
     }
 
@@ -310,15 +327,15 @@ private:
         n_ = pool_.take_indices(idx_.get(), size_ / 2);
         return n_;
     }
+
     void put(std::uint64_t addr) noexcept {
-        if (addr == no_buffer) {
+        if (SPLITNET_UNLIKELY(!pool_.owns(addr))) { // no_buffer is never owned
+            if (addr != no_buffer) {
+                pool_.free_addresses({&addr, 1}); // counted as foreign by the pool
+            }
             return;
         }
-        if (!pool_.owns(addr)) {
-            pool_.free_addresses({&addr, 1}); // counted as foreign by the pool
-            return;
-        }
-        if (n_ == size_) {
+        if (SPLITNET_UNLIKELY(n_ == size_)) {
             const std::uint32_t half = size_ / 2;
             pool_.give_indices(idx_.get() + half, size_ - half);
             n_ = half;

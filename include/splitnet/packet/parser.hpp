@@ -20,6 +20,7 @@
 #include <span>
 #include <string_view>
 
+#include <splitnet/config.hpp>
 #include <splitnet/packet/ethernet.hpp>
 #include <splitnet/packet/flow_key.hpp>
 #include <splitnet/packet/ipv4.hpp>
@@ -137,11 +138,6 @@ struct parsed_packet {
 
 namespace detail {
 
-[[nodiscard]] inline parsed_packet parse_fail(parsed_packet p, parse_error e) noexcept {
-    p.error = e;
-    return p;
-}
-
 inline void parse_l4(const std::uint8_t* d, std::size_t limit, std::size_t l4,
                      parsed_packet& p) noexcept {
     p.l4_offset = static_cast<std::uint16_t>(l4);
@@ -227,6 +223,63 @@ inline void parse_ipv4(const std::uint8_t* d, std::size_t n, std::size_t total, 
     parse_l4(d, n < p.l3_end ? n : p.l3_end, off + hl, p);
 }
 
+[[nodiscard]] constexpr bool is_ipv6_extension(std::uint8_t nh) noexcept {
+    switch (nh) {
+    case ip_proto::hop_by_hop:
+    case ip_proto::ipv6_route:
+    case ip_proto::ipv6_dest:
+    case ip_proto::mobility:
+    case ip_proto::ipv6_frag:
+    case ip_proto::ah:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Walks IPv6 extension headers from `l4` (updated past them), leaving the upper-layer protocol
+/// in `nh`. Returns false when there is no L4 header to parse (an error, or a later fragment).
+inline bool walk_ipv6_extensions(const std::uint8_t* d, std::size_t limit, std::uint8_t& nh,
+                                 std::size_t& l4, parsed_packet& p) noexcept {
+    p.flags |= parse_flag::ipv6_ext;
+    for (unsigned count = 0; is_ipv6_extension(nh); ++count) {
+        if (count == max_ipv6_extensions) {
+            p.error = parse_error::too_many_ipv6_extensions;
+            return false;
+        }
+        if (l4 + 8 > limit) {
+            p.error = parse_error::truncated_ipv6_extension;
+            return false;
+        }
+        std::size_t len = 0;
+        bool later_fragment = false;
+        if (nh == ip_proto::ipv6_frag) {
+            const std::uint16_t w = packet::detail::load_be16(d + l4 + 2);
+            p.flags |= parse_flag::ip_fragment;
+            later_fragment = (w & 0xfff8) != 0;
+            len = ipv6_frag_header_len;
+        } else if (nh == ip_proto::ah) {
+            len = (static_cast<std::size_t>(d[l4 + 1]) + 2) * 4;
+        } else {
+            len = (static_cast<std::size_t>(d[l4 + 1]) + 1) * 8;
+        }
+        if (l4 + len > limit) {
+            p.error = parse_error::truncated_ipv6_extension;
+            return false;
+        }
+        nh = d[l4];
+        l4 += len;
+        if (later_fragment) {
+            p.flags |= parse_flag::ip_later_fragment;
+            p.l4_proto = nh;
+            p.key.protocol = nh;
+            p.l4_offset = p.payload_offset = static_cast<std::uint16_t>(l4);
+            return false;
+        }
+    }
+    return true;
+}
+
 inline void parse_ipv6(const std::uint8_t* d, std::size_t n, std::size_t total, std::size_t off,
                        parsed_packet& p) noexcept {
     if (off + ipv6_header_len > n) {
@@ -251,78 +304,39 @@ inline void parse_ipv6(const std::uint8_t* d, std::size_t n, std::size_t total, 
     const std::size_t limit = n < end ? n : end;
     std::uint8_t nh = ih.next_header();
     std::size_t l4 = off + ipv6_header_len;
-    for (unsigned count = 0;; ++count) {
-        std::size_t len = 0;
-        switch (nh) {
-        case ip_proto::hop_by_hop:
-        case ip_proto::ipv6_route:
-        case ip_proto::ipv6_dest:
-        case ip_proto::mobility:
-        case ip_proto::ipv6_frag:
-        case ip_proto::ah:
-            break;
-        default:
-            p.l4_proto = nh;
-            p.key.protocol = nh;
-            parse_l4(d, limit, l4, p);
-            return;
-        }
-        if (count == max_ipv6_extensions) {
-            p.error = parse_error::too_many_ipv6_extensions;
-            return;
-        }
-        if (l4 + 8 > limit) {
-            p.error = parse_error::truncated_ipv6_extension;
-            return;
-        }
-        p.flags |= parse_flag::ipv6_ext;
-        bool later_fragment = false;
-        if (nh == ip_proto::ipv6_frag) {
-            const std::uint16_t w = packet::detail::load_be16(d + l4 + 2);
-            p.flags |= parse_flag::ip_fragment;
-            later_fragment = (w & 0xfff8) != 0;
-            len = ipv6_frag_header_len;
-        } else if (nh == ip_proto::ah) {
-            len = (static_cast<std::size_t>(d[l4 + 1]) + 2) * 4;
-        } else {
-            len = (static_cast<std::size_t>(d[l4 + 1]) + 1) * 8;
-        }
-        if (l4 + len > limit) {
-            p.error = parse_error::truncated_ipv6_extension;
-            return;
-        }
-        nh = d[l4];
-        l4 += len;
-        if (later_fragment) {
-            p.flags |= parse_flag::ip_later_fragment;
-            p.l4_proto = nh;
-            p.key.protocol = nh;
-            p.l4_offset = p.payload_offset = static_cast<std::uint16_t>(l4);
-            return;
-        }
+    if (SPLITNET_UNLIKELY(is_ipv6_extension(nh)) && !walk_ipv6_extensions(d, limit, nh, l4, p)) {
+        return;
     }
+    p.l4_proto = nh;
+    p.key.protocol = nh;
+    parse_l4(d, limit, l4, p);
 }
 
 } // namespace detail
 
 /// Parses the headers of a packet whose first `bytes.size()` bytes are contiguous and whose
-/// whole length is `total_len` (>= bytes.size(); equal for a linear frame).
-[[nodiscard]] inline parsed_packet parse(std::span<const std::uint8_t> bytes,
-                                         std::size_t total_len) noexcept {
-    parsed_packet p;
+/// whole length is `total_len` (>= bytes.size(); equal for a linear frame), into `p`.
+/// Hot paths parse into the burst's own array with this form: returning the 80-byte result by
+/// value and copying it costs a store-forwarding stall per packet (bench/packet/parser_bench).
+inline void parse_into(std::span<const std::uint8_t> bytes, std::size_t total_len,
+                       parsed_packet& p) noexcept {
+    p = parsed_packet{};
     const std::uint8_t* d = bytes.data();
     const std::size_t n = bytes.size() < total_len ? bytes.size() : total_len;
     if (n < ethernet_header_len) {
-        return detail::parse_fail(p, parse_error::truncated_ethernet);
+        p.error = parse_error::truncated_ethernet;
+        return;
     }
     std::uint16_t type = packet::detail::load_be16(d + 12);
     std::size_t off = ethernet_header_len;
     while (type == ether_type::vlan || type == ether_type::qinq) {
         if (p.vlan_count == 2) {
-            return detail::parse_fail(p, parse_error::too_many_vlan_tags);
+            p.error = parse_error::too_many_vlan_tags;
+            return;
         }
         if (off + vlan_tag_len > n) {
-            return detail::parse_fail(p, parse_error::truncated_vlan);
+            p.error = parse_error::truncated_vlan;
+            return;
         }
         p.vlan_tci[p.vlan_count++] = packet::detail::load_be16(d + off);
         type = packet::detail::load_be16(d + off + 2);
@@ -341,11 +355,18 @@ inline void parse_ipv6(const std::uint8_t* d, std::size_t n, std::size_t total, 
         p.l3 = type == ether_type::arp ? l3_type::arp : l3_type::other;
         p.l4_offset = p.payload_offset = static_cast<std::uint16_t>(off);
         p.l3_end = static_cast<std::uint32_t>(total_len);
-        return p;
+        return;
     }
     if (p.ok() && p.l3_end < total_len) {
         p.flags |= parse_flag::padded;
     }
+}
+
+/// Value-returning form of parse_into, for code that is not per-packet hot.
+[[nodiscard]] inline parsed_packet parse(std::span<const std::uint8_t> bytes,
+                                         std::size_t total_len) noexcept {
+    parsed_packet p;
+    parse_into(bytes, total_len, p);
     return p;
 }
 
