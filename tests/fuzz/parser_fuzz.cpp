@@ -1,3 +1,4 @@
+// fuzz-component: packet
 // Fuzz target: the packet parser, TCP option decoder and checksum helpers on arbitrary bytes.
 // Invariants checked: offsets are ordered and inside the frame, l3_end never passes the packet,
 // and nothing reads outside the input (ASan). The first byte picks how much of the input is the

@@ -1,3 +1,4 @@
+// fuzz-component: packet
 // Fuzz target: the pcap reader over arbitrary file contents. A damaged file must end in a
 // pcap_error (or a clean end of file), never a crash, a hang or an oversized allocation.
 #include <cstdint>
