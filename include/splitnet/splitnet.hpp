@@ -4,6 +4,13 @@
 #pragma once
 
 #include <splitnet/config.hpp>
+#include <splitnet/event/event_channel.hpp>
+#include <splitnet/event/eventfd_channel.hpp>
+#include <splitnet/event/inproc_channel.hpp>
+#include <splitnet/netif/protocol.hpp>
+#include <splitnet/netif/rings.hpp>
+#include <splitnet/netif/rx_packet.hpp>
+#include <splitnet/netif/tx_packet.hpp>
 #include <splitnet/packet/buffer_pool.hpp>
 #include <splitnet/packet/checksum.hpp>
 #include <splitnet/packet/checksum_offload.hpp>
@@ -18,4 +25,11 @@
 #include <splitnet/packet/pcap.hpp>
 #include <splitnet/packet/tcp.hpp>
 #include <splitnet/packet/udp.hpp>
+#include <splitnet/ring/burst_queue.hpp>
+#include <splitnet/ring/fd_passing.hpp>
+#include <splitnet/ring/lockfree_adapter.hpp>
+#include <splitnet/ring/ring_layout.hpp>
+#include <splitnet/ring/shared_region.hpp>
+#include <splitnet/ring/split_ring.hpp>
+#include <splitnet/ring/spsc_ring.hpp>
 #include <splitnet/version.hpp>

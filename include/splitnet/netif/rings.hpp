@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// splitnet/netif/rings.hpp: the netif TX and RX rings as split-ring types. With xen_layout a
+// 4 KiB page holds 256 slots of each, exactly as netif.h's DEFINE_RING_TYPES(netif_tx, ...) and
+// DEFINE_RING_TYPES(netif_rx, ...) lay them out.
+#pragma once
+
+#include <splitnet/netif/protocol.hpp>
+#include <splitnet/ring/split_ring.hpp>
+
+namespace splitnet::netif {
+
+template <ring::ring_layout Layout = ring::xen_layout>
+using tx_front_ring = ring::front_ring<tx_request, tx_response, Layout>;
+template <ring::ring_layout Layout = ring::xen_layout>
+using tx_back_ring = ring::back_ring<tx_request, tx_response, Layout>;
+template <ring::ring_layout Layout = ring::xen_layout>
+using rx_front_ring = ring::front_ring<rx_request, rx_response, Layout>;
+template <ring::ring_layout Layout = ring::xen_layout>
+using rx_back_ring = ring::back_ring<rx_request, rx_response, Layout>;
+
+static_assert(ring::shared_ring<tx_request, tx_response>::entries_for(4096) == 256);
+static_assert(ring::shared_ring<rx_request, rx_response>::entries_for(4096) == 256);
+static_assert(ring::shared_ring<tx_request, tx_response>::entries_for(65536) == 4096);
+
+} // namespace splitnet::netif
