@@ -7,6 +7,12 @@
 #include <splitnet/event/event_channel.hpp>
 #include <splitnet/event/eventfd_channel.hpp>
 #include <splitnet/event/inproc_channel.hpp>
+#include <splitnet/grant/grant_cache.hpp>
+#include <splitnet/grant/grant_copy.hpp>
+#include <splitnet/grant/grant_entry.hpp>
+#include <splitnet/grant/grant_map.hpp>
+#include <splitnet/grant/grant_table.hpp>
+#include <splitnet/grant/memory_domain.hpp>
 #include <splitnet/netif/protocol.hpp>
 #include <splitnet/netif/rings.hpp>
 #include <splitnet/netif/rx_packet.hpp>

@@ -42,7 +42,7 @@
 #include <type_traits>
 
 #include <splitnet/config.hpp>
-#include <splitnet/ring/detail/shared_access.hpp>
+#include <splitnet/detail/shared_access.hpp>
 #include <splitnet/ring/ring_layout.hpp>
 
 namespace splitnet::ring {
@@ -165,12 +165,12 @@ public:
     /// message"), the rest of the header zero. Only the front end initialises.
     void initialise(ring_idx start = 0) const noexcept {
         for (std::size_t off = 0; off < Layout::header_bytes; off += 4) {
-            detail::store_relaxed(index(off), 0);
+            splitnet::detail::store_relaxed(index(off), 0);
         }
-        detail::store_relaxed(index(Layout::req_prod), start);
-        detail::store_relaxed(index(Layout::rsp_prod), start);
-        detail::store_relaxed(index(Layout::req_event), start + 1);
-        detail::store_release(index(Layout::rsp_event), start + 1);
+        splitnet::detail::store_relaxed(index(Layout::req_prod), start);
+        splitnet::detail::store_relaxed(index(Layout::rsp_prod), start);
+        splitnet::detail::store_relaxed(index(Layout::req_event), start + 1);
+        splitnet::detail::store_release(index(Layout::rsp_event), start + 1);
     }
 
 private:
@@ -201,9 +201,9 @@ protected:
         if (old == pvt || broken()) {
             return false;
         }
-        store_release(ring_.index(prod_off), pvt); // R1, pairs with the peer's A1
-        full_fence();                              // F1, pairs with the peer's F2
-        const ring_idx event = load_relaxed(ring_.index(event_off));
+        splitnet::detail::store_release(ring_.index(prod_off), pvt); // R1, pairs with the peer's A1
+        splitnet::detail::full_fence();                              // F1, pairs with the peer's F2
+        const ring_idx event = splitnet::detail::load_relaxed(ring_.index(event_off));
         pub = pvt;
         stats_.produced += pvt - old;
         ++stats_.publications;
@@ -220,7 +220,8 @@ protected:
         if (broken()) {
             return 0;
         }
-        const ring_idx prod = load_acquire(ring_.index(prod_off)); // A1, pairs with the peer's R1
+        const ring_idx prod =
+            splitnet::detail::load_acquire(ring_.index(prod_off)); // A1, pairs with the peer's R1
         const std::uint32_t ahead = prod - cons;
         const std::uint32_t known = seen - cons;
         if (SPLITNET_LIKELY(ahead <= limit && ahead >= known)) {
@@ -244,8 +245,8 @@ protected:
         if (broken()) {
             return false;
         }
-        store_relaxed(ring_.index(event_off), cons + (batch == 0 ? 1 : batch));
-        full_fence(); // F2, pairs with the peer's F1
+        splitnet::detail::store_relaxed(ring_.index(event_off), cons + (batch == 0 ? 1 : batch));
+        splitnet::detail::full_fence(); // F2, pairs with the peer's F1
         ++stats_.rearms;
         return poll() != 0;
     }
@@ -297,7 +298,7 @@ public:
         }
         const std::size_t n = rs.size() < free_requests() ? rs.size() : free_requests();
         for (std::size_t i = 0; i < n; ++i) {
-            detail::copy_to_shared<shared_type::slot_align>(
+            splitnet::detail::copy_to_shared<shared_type::slot_align>(
                 ring_.at(req_prod_pvt_ + static_cast<ring_idx>(i)).req, rs[i]);
         }
         req_prod_pvt_ += static_cast<ring_idx>(n);
@@ -324,7 +325,7 @@ public:
         const std::uint32_t avail = rsp_seen_ - rsp_cons_;
         const std::size_t n = out.size() < avail ? out.size() : avail;
         for (std::size_t i = 0; i < n; ++i) {
-            detail::copy_from_shared<shared_type::slot_align>(
+            splitnet::detail::copy_from_shared<shared_type::slot_align>(
                 out[i], ring_.at(rsp_cons_ + static_cast<ring_idx>(i)).rsp);
         }
         rsp_cons_ += static_cast<ring_idx>(n);
@@ -366,7 +367,7 @@ public:
     /// Attaches to a ring the front end initialised, at its current state (BACK_RING_ATTACH at
     /// rsp_prod). A request producer index already out of range marks the ring broken at once.
     explicit back_ring(std::span<std::byte> mem) : base(mem) {
-        const ring_idx rsp = detail::load_acquire(ring_.index(Layout::rsp_prod));
+        const ring_idx rsp = splitnet::detail::load_acquire(ring_.index(Layout::rsp_prod));
         rsp_prod_pvt_ = rsp_prod_pub_ = req_cons_ = req_seen_ = rsp;
         poll_requests();
     }
@@ -392,7 +393,7 @@ public:
         const std::uint32_t avail = req_seen_ - req_cons_;
         const std::size_t n = out.size() < avail ? out.size() : avail;
         for (std::size_t i = 0; i < n; ++i) {
-            detail::copy_from_shared<shared_type::slot_align>(
+            splitnet::detail::copy_from_shared<shared_type::slot_align>(
                 out[i], ring_.at(req_cons_ + static_cast<ring_idx>(i)).req);
         }
         return n;
@@ -426,7 +427,7 @@ public:
         }
         const std::size_t n = rs.size() < unanswered() ? rs.size() : unanswered();
         for (std::size_t i = 0; i < n; ++i) {
-            detail::copy_to_shared<shared_type::slot_align>(
+            splitnet::detail::copy_to_shared<shared_type::slot_align>(
                 ring_.at(rsp_prod_pvt_ + static_cast<ring_idx>(i)).rsp, rs[i]);
         }
         rsp_prod_pvt_ += static_cast<ring_idx>(n);

@@ -38,8 +38,8 @@
 #include <type_traits>
 
 #include <splitnet/config.hpp>
+#include <splitnet/detail/shared_access.hpp>
 #include <splitnet/ring/burst_queue.hpp>
-#include <splitnet/ring/detail/shared_access.hpp>
 
 namespace splitnet::ring {
 
@@ -92,7 +92,7 @@ protected:
                 "spsc ring: the shared area must be 128-byte aligned and hold the header"));
         }
         shared_ = reinterpret_cast<spsc_shared*>(mem.data());
-        const std::uint32_t cap = load_acquire(shared_->capacity);
+        const std::uint32_t cap = splitnet::detail::load_acquire(shared_->capacity);
         if (!std::has_single_bit(cap) || spsc_bytes<T>(cap) > mem.size()) {
             SPLITNET_THROW(std::invalid_argument(
                 "spsc ring: capacity " + std::to_string(cap) + " in the shared header is not a " +
@@ -181,9 +181,9 @@ void spsc_initialise(std::span<std::byte> mem, std::uint32_t capacity, std::uint
             std::to_string(mem.size()) + " bytes"));
     }
     auto* h = reinterpret_cast<spsc_shared*>(mem.data());
-    detail::store_relaxed(h->head, start);
-    detail::store_relaxed(h->tail, start);
-    detail::store_release(h->capacity, capacity);
+    splitnet::detail::store_relaxed(h->head, start);
+    splitnet::detail::store_relaxed(h->tail, start);
+    splitnet::detail::store_release(h->capacity, capacity);
 }
 
 /// The producer's handle: one thread (or process) at a time.
@@ -196,15 +196,15 @@ class spsc_producer : public detail::spsc_end<T> {
 public:
     spsc_producer() = default;
     explicit spsc_producer(std::span<std::byte> mem)
-        : base(mem), head_(detail::load_relaxed(shared_->head)),
-          tail_cache_(detail::load_acquire(shared_->tail)) {}
+        : base(mem), head_(splitnet::detail::load_relaxed(shared_->head)),
+          tail_cache_(splitnet::detail::load_acquire(shared_->tail)) {}
 
     /// Free slots: the cached count, refreshed from the consumer's index only when it is below
     /// `want` (may be more than this after the consumer advances).
     [[nodiscard]] std::uint32_t free_slots(std::size_t want = 1) noexcept {
         std::uint32_t free = this->capacity() - (head_ - tail_cache_);
         if (free < want) {
-            tail_cache_ = detail::load_acquire(shared_->tail); // A2, pairs with R2
+            tail_cache_ = splitnet::detail::load_acquire(shared_->tail); // A2, pairs with R2
             free = this->capacity() - (head_ - tail_cache_);
         }
         return free;
@@ -219,7 +219,7 @@ public:
     /// Publishes k slots written through reserve().
     void commit(std::uint32_t k) noexcept {
         head_ += k;
-        detail::store_release(shared_->head, head_); // R1, pairs with A1
+        splitnet::detail::store_release(shared_->head, head_); // R1, pairs with A1
     }
 
     /// Copies as many of `in` as fit and publishes them; returns how many.
@@ -257,15 +257,15 @@ class spsc_consumer : public detail::spsc_end<T> {
 public:
     spsc_consumer() = default;
     explicit spsc_consumer(std::span<std::byte> mem)
-        : base(mem), tail_(detail::load_relaxed(shared_->tail)),
-          head_cache_(detail::load_acquire(shared_->head)) {}
+        : base(mem), tail_(splitnet::detail::load_relaxed(shared_->tail)),
+          head_cache_(splitnet::detail::load_acquire(shared_->head)) {}
 
     /// Elements ready: the cached count, refreshed from the producer's index only when it is
     /// below `want` (may be more than this after the producer advances).
     [[nodiscard]] std::uint32_t size(std::size_t want = 1) noexcept {
         std::uint32_t avail = head_cache_ - tail_;
         if (avail < want) {
-            head_cache_ = detail::load_acquire(shared_->head); // A1, pairs with R1
+            head_cache_ = splitnet::detail::load_acquire(shared_->head); // A1, pairs with R1
             avail = head_cache_ - tail_;
         }
         return avail;
@@ -281,7 +281,7 @@ public:
     /// Frees k slots read through peek().
     void release(std::uint32_t k) noexcept {
         tail_ += k;
-        detail::store_release(shared_->tail, tail_); // R2, pairs with A2
+        splitnet::detail::store_release(shared_->tail, tail_); // R2, pairs with A2
     }
 
     /// Copies out as many as are ready, up to out.size(); returns how many.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// splitnet/ring/detail/shared_access.hpp: every access to memory shared with another party
+// splitnet/detail/shared_access.hpp: every access to memory shared with another party
 // goes through std::atomic_ref, so the orderings are explicit and a peer writing concurrently is
 // a visible protocol event, not undefined behaviour (and ThreadSanitizer sees the same).
 // Slots are copied in 8-, 4- or 1-byte units with relaxed atomics: as cheap as memcpy for small
@@ -12,9 +12,7 @@
 #include <cstring>
 #include <type_traits>
 
-namespace splitnet::ring::detail {
-
-using ring_idx = std::uint32_t;
+namespace splitnet::detail {
 
 static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free,
               "shared indices need lock-free 32-bit atomics");
@@ -88,4 +86,4 @@ inline void copy_to_shared(T& dst, const T& src) noexcept {
     }
 }
 
-} // namespace splitnet::ring::detail
+} // namespace splitnet::detail
