@@ -42,7 +42,8 @@ namespace splitnet::packet {
 
 struct buffer_pool_config {
     std::uint32_t frame_count = 4096;
-    std::uint32_t frame_size = 2048; ///< power of two, 2048..65536 (AF_XDP UMEM: 2048 or 4096)
+    std::uint32_t frame_size = 2048; ///< power of two, 2048..131072 (AF_XDP UMEM: 2048 or 4096;
+                                     ///< 131072 holds a whole 64 KiB aggregate, for LRO)
     std::uint16_t headroom = 256;    ///< bytes before data in a fresh frame (XDP_PACKET_HEADROOM)
     bool populate = true;            ///< fault the arena in at construction (MAP_POPULATE)
 };
@@ -237,9 +238,9 @@ private:
                 std::invalid_argument("buffer_pool: frame_count must be 1..16777216, got " +
                                       std::to_string(c.frame_count)));
         }
-        if (!std::has_single_bit(c.frame_size) || c.frame_size < 2048 || c.frame_size > 65536) {
+        if (!std::has_single_bit(c.frame_size) || c.frame_size < 2048 || c.frame_size > 131072) {
             SPLITNET_THROW(std::invalid_argument(
-                "buffer_pool: frame_size must be a power of two from 2048 to 65536, got " +
+                "buffer_pool: frame_size must be a power of two from 2048 to 131072, got " +
                 std::to_string(c.frame_size)));
         }
         if (c.headroom >= c.frame_size) {
