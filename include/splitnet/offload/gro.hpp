@@ -8,7 +8,8 @@
 // a flow and never drops a frame: a frame that cannot join its flow's aggregate first flushes that
 // aggregate, then goes out (or starts a new one). What is never merged goes straight out: non-IP,
 // IPv4 with options, fragments, other protocols, parse errors, segments whose checksum fails,
-// frames that already carry GSO metadata, segments without payload and those with SYN/RST/URG.
+// frames that already carry GSO metadata or trailing padding, segments without payload and those
+// with SYN/RST/URG.
 //
 // Flow table: open addressing over a fixed number of flow slots, keyed by the flow key and hashed
 // with XXH3 (or the NIC's RX hash when the frame has one), so lookup cost does not grow with the
@@ -89,6 +90,7 @@ struct gro_stats {
     std::uint64_t pass_malformed = 0;    ///< parse errors
     std::uint64_t pass_bad_checksum = 0; ///< segments whose L4 checksum failed
     std::uint64_t pass_gso = 0;          ///< frames already carrying GSO metadata
+    std::uint64_t pass_padded = 0;       ///< bytes after the IP packet (Ethernet padding)
     std::uint64_t pass_unheld = 0;       ///< no payload, or SYN/RST/URG/PSH/FIN with nothing held
     std::uint64_t pass_unstorable = 0;   ///< frames the storage cannot hold (not pool frames)
 
@@ -242,6 +244,10 @@ private:
                                  : packet::hash(p.key, cfg_.hash_seed);
         if (f.offload.is_gso() || f.nb_segs != 1) {
             ++stats_.pass_gso;
+            return;
+        }
+        if ((p.flags & packet::parse_flag::padded) != 0) {
+            ++stats_.pass_padded; // Linux: tot_len != length flushes; GSO could not restore it
             return;
         }
         const std::uint8_t* d = f.data;
