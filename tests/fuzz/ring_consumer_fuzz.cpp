@@ -5,6 +5,7 @@
 // or the copies (ASan), never more responses than requests consumed, a broken ring stays broken
 // and inert, decoded packets respect netif's limits.
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -18,8 +19,9 @@ namespace {
 struct alignas(4096) page {
     std::byte bytes[4096];
 };
-void check(bool ok) {
+void check(bool ok, int line = __builtin_LINE()) {
     if (!ok) {
+        std::fprintf(stderr, "ring_consumer_fuzz: invariant at line %d broken\n", line);
         std::abort();
     }
 }

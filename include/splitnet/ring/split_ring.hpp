@@ -319,6 +319,9 @@ public:
 
     /// Copies out and consumes up to out.size() responses (polling once if none are known).
     [[nodiscard]] std::size_t get_responses(std::span<Rsp> out) noexcept {
+        if (broken()) {
+            return 0; // a broken ring does nothing more, even with responses seen before
+        }
         if (rsp_seen_ == rsp_cons_) {
             poll_responses();
         }
@@ -387,6 +390,9 @@ public:
     /// Copies up to out.size() ready requests out of shared memory without consuming them (a
     /// decoder looks at a whole multi-slot packet first). Polls once if none are known.
     [[nodiscard]] std::size_t peek_requests(std::span<Req> out) noexcept {
+        if (broken()) {
+            return 0; // a broken ring does nothing more, even with requests seen before
+        }
         if (req_seen_ == req_cons_) {
             poll_requests();
         }
