@@ -100,6 +100,12 @@ TEST(HostilePeer, ScribblingFrontEndBreaksOnlyItsOwnRing) {
         send_packet(good_front, static_cast<std::uint16_t>(i * 2));
         ASSERT_TRUE(serve_tx(good_back, good_packets, good_drops));
         (void)good_front.get_responses(rsps);
+        if (i % 64 == 63) {
+            // Besides the racing attacker, a deterministic one: the request producer index jumps
+            // (the scheduler may starve the attacker thread on a busy machine).
+            std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(evil_mem.bytes))
+                .store(0x80000000U + i, std::memory_order_relaxed);
+        }
         if (evil_alive) {
             evil_alive = serve_tx(evil_back, evil_packets, evil_drops);
         }
