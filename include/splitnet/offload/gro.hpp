@@ -153,10 +153,12 @@ public:
                 SPLITNET_PREFETCH(in[base + i].data);
             }
             for (std::size_t i = 0; i < m; ++i) {
-                classify(in[base + i], seg_[i]);
-            }
-            for (std::size_t i = 0; i < m; ++i) {
-                process(seg_[i], now_ns);
+                // Trains: a segment that continues the flow the previous one joined is checked
+                // against the head's headers with one masked compare, without parse or lookup.
+                if (!continue_train(in[base + i])) {
+                    classify(in[base + i], seg_[i]);
+                    process(seg_[i], now_ns);
+                }
             }
         }
         stats_.rx_frames += n;
@@ -192,6 +194,8 @@ private:
                                                 packet::tcp_flag::rst | packet::tcp_flag::syn |
                                                 packet::tcp_flag::fin;
     enum class kind : std::uint8_t { candidate, pass, pass_flow };
+    static constexpr std::uint8_t no_mask = 0xff;
+    static constexpr std::size_t max_masks = 16;
 
     static const gro_config& check(const gro_config& c) {
         if (c.max_flows == 0 || c.max_flows > (1U << 24)) {
@@ -240,8 +244,6 @@ private:
         }
         // From here the frame belongs to a flow we may hold: a pass must flush that flow first.
         kind_of(s) = kind::pass_flow;
-        s.hash = f.has_rx_hash() ? (std::uint64_t{f.rx_hash} * 0x9e3779b97f4a7c15ULL)
-                                 : packet::hash(p.key, cfg_.hash_seed);
         if (f.offload.is_gso() || f.nb_segs != 1) {
             ++stats_.pass_gso;
             return;
@@ -329,7 +331,7 @@ private:
             emit(*s.f);
             return;
         }
-        const std::uint32_t at = find(s.p.key, s.hash);
+        const std::uint32_t at = lookup(s);
         if (k == kind::pass_flow) {
             if (at != none) {
                 flush(at, flush_reason::flow_packet);
@@ -376,8 +378,11 @@ private:
         if (fl.count == 1 && !fl.is_v6) {
             fl.fixed_id = s.ip_id == fl.ip_id ? 1 : 0;
         }
-        fl.payload_sum = packet::csum_block_add(fl.payload_sum, s.payload_sum, fl.total_payload);
-        fl.sums_valid = fl.sums_valid && s.has_sum;
+        if (cfg_.complete_checksum) {
+            fl.payload_sum =
+                packet::csum_block_add(fl.payload_sum, s.payload_sum, fl.total_payload);
+            fl.sums_valid = fl.sums_valid && s.has_sum;
+        }
         fl.total_payload += s.payload;
         fl.next_seq += s.payload;
         fl.or_flags |= s.tcp_flags & (packet::tcp_flag::psh | packet::tcp_flag::fin);
@@ -441,9 +446,156 @@ private:
                 }
             }
         }
+        fl.mask_id = no_mask;
+        if constexpr (Merge::header_template) {
+            fl.mask_id = mask_for(fl);
+        }
         insert(at);
+        last_ = at;
         ++held_;
         ++stats_.flows_created;
+    }
+
+    // ---- train fast path ---------------------------------------------------------------------
+
+    /// Merges `f` into the flow the previous segment joined if it continues it, as the exact rules
+    /// define: every header byte equal to the head's but the fields that change (masked compare),
+    /// then the sequence, IP ID, length and checksum. Anything else, or any doubt, returns false
+    /// and the frame takes the full path (which decides flushes and counts reasons).
+    bool continue_train(packet::frame& f) noexcept {
+        if constexpr (!Merge::header_template) {
+            return false;
+        } else {
+            if (last_ == none || flows_[last_].mask_id == no_mask) {
+                return false;
+            }
+            gro_flow& fl = flows_[last_];
+            const header_mask& hm = masks_[fl.mask_id];
+            const std::uint32_t hdr = fl.payload_offset;
+            if (f.data_len != f.pkt_len || f.data_len <= hdr || f.nb_segs != 1 ||
+                f.offload.is_gso()) {
+                return false;
+            }
+            const std::uint8_t* h = fl.head.data;
+            const std::uint8_t* d = f.data;
+            using packet::detail::load;
+            std::uint64_t diff = 0;
+#pragma GCC unroll 16
+            for (std::uint32_t w = 0; w < hm.words; ++w) {
+                diff |= (load<std::uint64_t>(h + 8 * w) ^ load<std::uint64_t>(d + 8 * w)) & hm.m[w];
+            }
+            diff |= (load<std::uint64_t>(h + hdr - 8) ^ load<std::uint64_t>(d + hdr - 8)) & hm.tail;
+            if (diff != 0) {
+                return false;
+            }
+            const std::uint32_t l3_len = f.pkt_len - fl.l3_offset;
+            const std::uint8_t* ip = d + fl.l3_offset;
+            if ((fl.is_v6 ? packet::detail::load_be16(ip + 4) + packet::ipv6_header_len
+                          : packet::detail::load_be16(ip + 2)) != l3_len) {
+                return false; // padding or truncation: the full path decides
+            }
+            gro_segment& s = train_seg_;
+            s.f = &f;
+            s.payload = f.pkt_len - hdr;
+            s.is_udp = fl.is_udp;
+            if (s.payload == 0 || s.payload > fl.mss || fl.count >= cfg_.max_segments ||
+                hdr - fl.l3_offset + fl.total_payload + s.payload > cfg_.max_ip_len) {
+                return false;
+            }
+            const std::uint8_t* l4 = d + fl.l4_offset;
+            if (!fl.is_udp) {
+                s.tcp_flags = l4[13];
+                if ((s.tcp_flags & packet::tcp_flag::cwr) != 0 ||
+                    packet::detail::load_be32(l4 + 4) != fl.next_seq) {
+                    return false;
+                }
+            } else if (packet::detail::load_be16(l4 + 4) != s.payload + packet::udp_header_len ||
+                       (!fl.is_v6 && packet::detail::load<std::uint16_t>(l4 + 6) == 0) ||
+                       fl.count >= 64) {
+                return false;
+            }
+            if (!fl.is_v6) {
+                s.ip_id = packet::detail::load_be16(ip + 4);
+                const auto delta = static_cast<std::uint16_t>(s.ip_id - fl.ip_id);
+                const bool df = (ip[6] & 0x40) != 0;
+                if (fl.fixed_id < 0 ? !(delta == fl.count || (delta == 0 && df))
+                                    : delta != (fl.fixed_id == 1 ? 0 : fl.count)) {
+                    return false;
+                }
+            }
+            s.p.l3 = fl.is_v6 ? packet::l3_type::ipv6 : packet::l3_type::ipv4;
+            s.p.l3_offset = fl.l3_offset;
+            s.p.l4_offset = fl.l4_offset;
+            s.p.payload_offset = fl.payload_offset;
+            s.p.l3_end = f.pkt_len;
+            s.p.l4_proto = fl.is_udp ? packet::ip_proto::udp : packet::ip_proto::tcp;
+            s.p.flags = fl.is_udp ? packet::parse_flag::l4_udp : packet::parse_flag::l4_tcp;
+            // The common case needs no checksum work: verified by the NIC, partial output.
+            const bool trusted =
+                f.offload.csum != packet::csum_state::none || !cfg_.validate_checksums;
+            s.has_sum = false;
+            if ((!trusted || cfg_.complete_checksum) && !checksum_in(f, s)) {
+                return false;
+            }
+            if (!merge(fl, s)) {
+                return false;
+            }
+            ++stats_.rx_segments;
+            after_merge(last_, s);
+            return true;
+        }
+    }
+
+    /// The header template for a flow's layout (shared by flows of that layout), or no_mask.
+    std::uint8_t mask_for(const gro_flow& fl) noexcept {
+        const std::uint32_t hdr = fl.payload_offset;
+        if (hdr > header_mask::max_bytes) {
+            return no_mask;
+        }
+        for (std::uint8_t i = 0; i < n_masks_; ++i) {
+            const header_mask& m = masks_[i];
+            if (m.l3_offset == fl.l3_offset && m.l4_offset == fl.l4_offset &&
+                m.payload_offset == fl.payload_offset && m.is_v6 == fl.is_v6 &&
+                m.is_udp == fl.is_udp) {
+                return i;
+            }
+        }
+        if (n_masks_ == max_masks) {
+            return no_mask;
+        }
+        std::uint8_t b[header_mask::max_bytes];
+        std::memset(b, 0xff, sizeof b);
+        auto clear = [&](std::uint32_t at, std::uint32_t len) {
+            std::memset(b + at, 0, len);
+        };
+        const std::uint32_t l3 = fl.l3_offset;
+        const std::uint32_t l4 = fl.l4_offset;
+        if (!fl.is_v6) {
+            clear(l3 + 2, 4);  // total length, ID
+            clear(l3 + 10, 2); // header checksum
+        } else {
+            clear(l3 + 4, 2); // payload length
+        }
+        if (!fl.is_udp) {
+            clear(l4 + 4, 4); // seq
+            b[l4 + 13] =
+                static_cast<std::uint8_t>(~(packet::tcp_flag::psh | packet::tcp_flag::fin));
+            clear(l4 + 16, 2); // checksum
+        } else {
+            clear(l4 + 4, 4); // length, checksum
+        }
+        header_mask& m = masks_[n_masks_];
+        m.l3_offset = fl.l3_offset;
+        m.l4_offset = fl.l4_offset;
+        m.payload_offset = fl.payload_offset;
+        m.is_v6 = fl.is_v6;
+        m.is_udp = fl.is_udp;
+        m.words = static_cast<std::uint8_t>(hdr / 8);
+        for (std::uint32_t w = 0; w < m.words; ++w) {
+            std::memcpy(&m.m[w], b + 8 * w, 8);
+        }
+        std::memcpy(&m.tail, b + hdr - 8, 8);
+        return n_masks_++;
     }
 
     // ---- flushing ------------------------------------------------------------------------------
@@ -460,6 +612,9 @@ private:
         }
         emit(fl.head);
         erase(at);
+        if (last_ == at) {
+            last_ = none;
+        }
         --held_;
         fl.next = free_;
         free_ = at;
@@ -549,6 +704,20 @@ private:
     void emit(const packet::frame& f) noexcept { out_[produced_++] = f; }
 
     // ---- flow table
+
+    /// Finds the segment's flow. Trains (consecutive segments of one flow, as a NIC queue delivers
+    /// them) hit the one-entry cache and skip hashing; otherwise the hash is computed here, once.
+    [[nodiscard]] std::uint32_t lookup(gro_segment& s) noexcept {
+        if (last_ != none && flows_[last_].key == s.p.key) {
+            s.hash = flows_[last_].hash;
+            return last_;
+        }
+        s.hash = s.f->has_rx_hash() ? (std::uint64_t{s.f->rx_hash} * 0x9e3779b97f4a7c15ULL)
+                                    : packet::hash(s.p.key, cfg_.hash_seed);
+        const std::uint32_t at = find(s.p.key, s.hash);
+        last_ = at;
+        return at;
+    }
     // ------------------------------------------------------------------------------
 
     [[nodiscard]] std::uint32_t find(const packet::flow_key& k, std::uint64_t h) const noexcept {
@@ -606,11 +775,15 @@ private:
     std::uint32_t index_mask_;
     std::unique_ptr<std::uint32_t[]> index_;
     std::unique_ptr<gro_segment[]> seg_;
+    gro_segment train_seg_{};
     kind kinds_[chunk] = {};
+    header_mask masks_[max_masks] = {};
+    std::uint8_t n_masks_ = 0;
     std::uint32_t free_ = none;
     std::uint32_t oldest_ = none;
     std::uint32_t newest_ = none;
     std::uint32_t held_ = 0;
+    std::uint32_t last_ = none; ///< the flow found last (trains of one flow skip the hash)
     std::span<packet::frame> out_;
     std::size_t produced_ = 0;
     gro_stats stats_{};

@@ -56,6 +56,21 @@ enum class flush_reason : std::uint8_t {
     count             ///< number of reasons
 };
 
+/// Which header bytes of a flow's segments must equal the head's for exact merging: all but the
+/// fields that legitimately change from segment to segment (IP length, ID and checksum, TCP seq,
+/// PSH/FIN and checksum, UDP length and checksum). One per header layout, shared by flows.
+struct header_mask {
+    static constexpr std::size_t max_bytes = 128;
+    std::uint16_t l3_offset = 0;
+    std::uint16_t l4_offset = 0;
+    std::uint16_t payload_offset = 0;
+    bool is_v6 = false;
+    bool is_udp = false;
+    std::uint8_t words = 0; ///< full 8-byte words compared from offset 0
+    std::uint64_t m[max_bytes / 8] = {};
+    std::uint64_t tail = 0; ///< mask of the 8 bytes ending at payload_offset
+};
+
 /// A held aggregate. `head` is the first segment's frame (its descriptor, by value); the policies
 /// compare new segments against the head's headers in head.data.
 struct gro_flow {
@@ -80,6 +95,7 @@ struct gro_flow {
     std::uint8_t or_flags = 0;     ///< PSH/FIN merged from later segments
     std::int8_t fixed_id = -1;     ///< -1 unknown (one segment), 0 incrementing, 1 fixed
     std::uint8_t ts_offset = 0xff; ///< local-delivery: TS option offset in the options, or none
+    std::uint8_t mask_id = 0xff;   ///< header template for the train fast path, or none
     bool sums_valid = true;        ///< every payload sum is known (complete output possible)
     bool is_v6 = false;
     bool is_udp = false;

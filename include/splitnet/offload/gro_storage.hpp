@@ -30,12 +30,13 @@ public:
         if (!pool_->owns(f.buffer)) {
             return false;
         }
+        // Only what a chained segment needs (its bytes and its buffer): cheaper than a copy.
         packet::frame& slot = pool_->chain_slot(f.buffer);
-        slot = f;
-        slot.data += s.p.payload_offset;
-        slot.headroom = static_cast<std::uint16_t>(slot.headroom + s.p.payload_offset);
-        slot.data_len = slot.pkt_len = s.payload;
+        slot.data = f.data + s.p.payload_offset;
         slot.next = nullptr;
+        slot.buffer = f.buffer;
+        slot.data_len = slot.pkt_len = s.payload;
+        slot.headroom = static_cast<std::uint16_t>(f.headroom + s.p.payload_offset);
         slot.nb_segs = 1;
         if (fl.tail == nullptr) {
             fl.tail = &fl.head;

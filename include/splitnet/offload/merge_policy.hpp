@@ -33,12 +33,38 @@ inline constexpr flush_reason mergeable = flush_reason::count;
 
 namespace merge_detail {
 
+/// Byte equality for the short runs the rules compare (L2 headers, TCP options: up to 60 bytes)
+/// with 8-byte loads and an overlapping tail, instead of a memcmp call.
+[[nodiscard]] inline bool same_bytes(const std::uint8_t* a, const std::uint8_t* b,
+                                     std::size_t n) noexcept {
+    using packet::detail::load;
+    if (n >= 8) {
+        std::size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            if (load<std::uint64_t>(a + i) != load<std::uint64_t>(b + i)) {
+                return false;
+            }
+        }
+        return i == n || load<std::uint64_t>(a + n - 8) == load<std::uint64_t>(b + n - 8);
+    }
+    if (n >= 4) {
+        return load<std::uint32_t>(a) == load<std::uint32_t>(b) &&
+               load<std::uint32_t>(a + n - 4) == load<std::uint32_t>(b + n - 4);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (a[i] != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 [[nodiscard]] inline flush_reason check_l2_l3(const gro_flow& fl, const gro_segment& s,
                                               bool check_ip_id) noexcept {
     const std::uint8_t* h = fl.head.data;
     const std::uint8_t* d = s.bytes();
     if (s.p.l3_offset != fl.l3_offset || s.p.l4_offset != fl.l4_offset ||
-        std::memcmp(h, d, fl.l3_offset) != 0) {
+        !same_bytes(h, d, fl.l3_offset)) {
         return flush_reason::ip_mismatch;
     }
     if (!fl.is_v6) {
@@ -63,8 +89,8 @@ namespace merge_detail {
         return flush_reason::ip_mismatch;
     }
     const std::size_t ext = fl.l4_offset - fl.l3_offset - packet::ipv6_header_len;
-    if (ext != 0 && std::memcmp(h + fl.l3_offset + packet::ipv6_header_len,
-                                d + fl.l3_offset + packet::ipv6_header_len, ext) != 0) {
+    if (ext != 0 && !same_bytes(h + fl.l3_offset + packet::ipv6_header_len,
+                                d + fl.l3_offset + packet::ipv6_header_len, ext)) {
         return flush_reason::ip_mismatch;
     }
     return mergeable;
@@ -99,6 +125,8 @@ namespace merge {
 
 struct exact {
     static constexpr bool rewrites_headers = false;
+    /// A masked compare of whole headers decides (gro_engine's train fast path).
+    static constexpr bool header_template = true;
 
     [[nodiscard]] static flush_reason check(const gro_flow& fl, const gro_segment& s,
                                             std::uint32_t max_ip_len,
@@ -121,8 +149,9 @@ struct exact {
             }
             const std::size_t hl = h.header_len();
             if (hl > packet::tcp_min_header_len &&
-                std::memcmp(th + packet::tcp_min_header_len, sh + packet::tcp_min_header_len,
-                            hl - packet::tcp_min_header_len) != 0) {
+                !merge_detail::same_bytes(th + packet::tcp_min_header_len,
+                                          sh + packet::tcp_min_header_len,
+                                          hl - packet::tcp_min_header_len)) {
                 return flush_reason::options_mismatch;
             }
             if (s.seq != fl.next_seq) {
@@ -137,6 +166,7 @@ struct exact {
 
 struct local_delivery {
     static constexpr bool rewrites_headers = true;
+    static constexpr bool header_template = false;
 
     [[nodiscard]] static flush_reason check(const gro_flow& fl, const gro_segment& s,
                                             std::uint32_t max_ip_len,
@@ -167,7 +197,7 @@ struct local_delivery {
             if (olen != 0) {
                 const std::uint8_t ts = fl.ts_offset;
                 if (ts == no_ts) {
-                    if (std::memcmp(ho, so, olen) != 0) {
+                    if (!merge_detail::same_bytes(ho, so, olen)) {
                         return flush_reason::options_mismatch;
                     }
                 } else {
@@ -216,6 +246,7 @@ struct local_delivery {
 template <class M>
 concept merge_policy = requires(const gro_flow& fl, gro_flow& mfl, const gro_segment& s) {
     { M::rewrites_headers } -> std::convertible_to<bool>;
+    { M::header_template } -> std::convertible_to<bool>;
     { M::check(fl, s, 65535U, std::uint16_t{64}) } noexcept -> std::same_as<flush_reason>;
     { M::on_merge(mfl, s) } noexcept;
 };
