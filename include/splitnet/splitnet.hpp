@@ -3,6 +3,21 @@
 // beyond splitnet::splitnet (the AF_XDP port needs splitnet::afxdp and is included on its own).
 #pragma once
 
+#include <splitnet/bridge/fdb.hpp>
+#include <splitnet/bridge/key_hash.hpp>
+#include <splitnet/bridge/learning_bridge.hpp>
+#include <splitnet/bridge/mac_key.hpp>
+#include <splitnet/bridge/port_bursts.hpp>
+#include <splitnet/bridge/port_config.hpp>
+#include <splitnet/coalesce/adaptive_moderation.hpp>
+#include <splitnet/coalesce/clock.hpp>
+#include <splitnet/coalesce/manual_clock.hpp>
+#include <splitnet/coalesce/moderation.hpp>
+#include <splitnet/coalesce/moderation_stats.hpp>
+#include <splitnet/coalesce/no_moderation.hpp>
+#include <splitnet/coalesce/timer_wheel.hpp>
+#include <splitnet/coalesce/tsc_clock.hpp>
+#include <splitnet/coalesce/tunable_moderation.hpp>
 #include <splitnet/config.hpp>
 #include <splitnet/event/event_channel.hpp>
 #include <splitnet/event/eventfd_channel.hpp>
@@ -17,6 +32,14 @@
 #include <splitnet/netif/rings.hpp>
 #include <splitnet/netif/rx_packet.hpp>
 #include <splitnet/netif/tx_packet.hpp>
+#include <splitnet/nic/memory_port.hpp>
+#include <splitnet/nic/port.hpp>
+#include <splitnet/nic/tap_port.hpp>
+#include <splitnet/offload/gro.hpp>
+#include <splitnet/offload/gro_segment.hpp>
+#include <splitnet/offload/gro_storage.hpp>
+#include <splitnet/offload/gso.hpp>
+#include <splitnet/offload/merge_policy.hpp>
 #include <splitnet/packet/buffer_pool.hpp>
 #include <splitnet/packet/checksum.hpp>
 #include <splitnet/packet/checksum_offload.hpp>
@@ -38,4 +61,14 @@
 #include <splitnet/ring/shared_region.hpp>
 #include <splitnet/ring/split_ring.hpp>
 #include <splitnet/ring/spsc_ring.hpp>
+#include <splitnet/sched/cpu_topology.hpp>
+#include <splitnet/sched/credit.hpp>
+#include <splitnet/sched/dispatch.hpp>
+#include <splitnet/sched/least_loaded_dispatch.hpp>
+#include <splitnet/sched/placement.hpp>
+#include <splitnet/sched/round_robin_dispatch.hpp>
+#include <splitnet/sched/simulator.hpp>
+#include <splitnet/sched/stealing.hpp>
+#include <splitnet/sched/token_bucket.hpp>
+#include <splitnet/sched/types.hpp>
 #include <splitnet/version.hpp>
