@@ -1,5 +1,7 @@
 // The granter's side: handing out and ending grants, what ends at once, what waits for copies in
 // flight, what is refused while mapped.
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include <splitnet/grant/grant_copy.hpp>
@@ -70,4 +72,64 @@ TEST(GrantTable, EndDuringACopyBatchIsDeferredUntilTheBatchEnds) {
     EXPECT_EQ(a.table.reclaim(), 1U);
     EXPECT_EQ(a.table.available(), before + 1);
     EXPECT_EQ(a.table.stats().end_deferred, 1U);
+}
+
+TEST(GrantTable, ShardsOwnDisjointReferenceRanges) {
+    test_domain a(1, 2); // the whole-table owner cleared the activity page
+    sg::grant_table s1(a.dom, 16, 8), s2(a.dom, 24, 8);
+    EXPECT_EQ(s1.available(), 8U);
+    const auto r1 = s1.grant_access(2, 2, true);
+    const auto r2 = s2.grant_access(2, 2, true);
+    EXPECT_GE(r1, 16U);
+    EXPECT_LT(r1, 24U);
+    EXPECT_GE(r2, 24U);
+    EXPECT_LT(r2, 32U);
+    EXPECT_EQ(s1.end_access(r2), sg::end_result::not_granted) << "another shard's reference";
+    EXPECT_EQ(s2.entry(r2).domid, 2) << "and it is left alone";
+    EXPECT_EQ(s2.end_access(r2), sg::end_result::done);
+    for (int i = 0; i < 7; ++i) {
+        ASSERT_NE(s1.grant_access(2, 2, true), sg::invalid_ref);
+    }
+    EXPECT_EQ(s1.grant_access(2, 2, true), sg::invalid_ref) << "a shard runs out alone";
+    EXPECT_THROW(sg::grant_table(a.dom, 2, 8), std::invalid_argument) << "reserved references";
+    EXPECT_THROW(sg::grant_table(a.dom, 250, 8), std::invalid_argument) << "past the table";
+}
+
+TEST(GrantTable, BurstEndSharesOneFenceAndReportsEachOutcome) {
+    test_domain a(1, 2), b(2, 1);
+    sg::domain_registry reg;
+    reg.add(a.dom);
+    sg::grant_mapper<> mapper(reg, 2);
+    std::vector<sg::grant_ref> refs;
+    for (int i = 0; i < 100; ++i) { // more than one internal chunk
+        refs.push_back(a.table.grant_subpage(2, 2, static_cast<std::uint16_t>(i * 8), 8, true));
+    }
+    const auto mapped = a.table.grant_access(2, 3, false);
+    sg::grant_mapping m;
+    ASSERT_EQ(mapper.map(1, mapped, false, m), sg::grant_status::okay);
+    refs.push_back(mapped);
+    refs.push_back(5); // reserved: never granted
+    std::vector<sg::end_result> out(refs.size());
+    const auto before = a.table.available();
+    auto c = a.table.end_access_burst(refs, out);
+    EXPECT_EQ(c.done, 100U);
+    EXPECT_EQ(c.busy, 1U);
+    EXPECT_EQ(c.not_granted, 1U);
+    EXPECT_EQ(out[0], sg::end_result::done);
+    EXPECT_EQ(out[100], sg::end_result::busy);
+    EXPECT_EQ(out[101], sg::end_result::not_granted);
+    EXPECT_EQ(a.table.available(), before + 100);
+
+    // With a copy batch in flight every cleared reference waits for it.
+    std::vector<sg::grant_ref> more;
+    for (int i = 0; i < 70; ++i) {
+        more.push_back(a.table.grant_access(2, 2, true));
+    }
+    splitnet::detail::store_release(a.dom.activity(0), 7);
+    c = a.table.end_access_burst(more);
+    EXPECT_EQ(c.deferred, 70U);
+    EXPECT_EQ(a.table.pending(), 70U);
+    splitnet::detail::store_release(a.dom.activity(0), 8);
+    EXPECT_EQ(a.table.reclaim(), 70U);
+    mapper.unmap(m);
 }

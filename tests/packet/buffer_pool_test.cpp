@@ -2,6 +2,7 @@
 // chains, the accounting that proves nothing leaks, double and foreign frees, set-up errors,
 // and concurrent allocation and free from several threads (run under TSan in CI).
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <set>
 #include <stdexcept>
@@ -170,4 +171,28 @@ TEST(BufferPoolConcurrent, ThreadsShareThePoolWithoutLossOrDuplication) {
     EXPECT_FALSE(duplicate.load());
     EXPECT_EQ(pool.available(), count);
     EXPECT_EQ(pool.stats().double_free, 0U);
+}
+
+TEST(BufferPool, OverCallerMemoryUsesItAndLeavesItMapped) {
+    const sp::buffer_pool_config cfg{.frame_count = 8, .frame_size = 4096, .headroom = 128};
+    const std::size_t bytes = sp::buffer_pool::arena_bytes_for(cfg);
+    EXPECT_EQ(bytes, 8U * 4096U);
+    auto* mem = static_cast<std::byte*>(std::aligned_alloc(4096, bytes + 4096));
+    {
+        sp::buffer_pool pool({mem + 4096, bytes}, cfg);
+        EXPECT_EQ(static_cast<void*>(pool.base()), static_cast<void*>(mem + 4096));
+        std::vector<sp::frame> f(8);
+        ASSERT_EQ(pool.alloc_burst(f), 8U);
+        for (const auto& x : f) {
+            EXPECT_EQ(x.data, pool.base() + x.buffer + 128);
+            x.data[0] = std::uint8_t{0xab};
+        }
+        pool.free_burst(f);
+        EXPECT_THROW(sp::buffer_pool({mem + 4096, bytes - 1}, cfg), std::invalid_argument)
+            << "too small";
+        EXPECT_THROW(sp::buffer_pool({mem + 8, bytes}, cfg), std::invalid_argument)
+            << "not page aligned";
+    }
+    EXPECT_EQ(mem[4096 + 128], std::byte{0xab}) << "the memory outlives the pool";
+    std::free(mem);
 }

@@ -14,13 +14,16 @@
 // Ordering: clear (CAS) -> full fence F4 -> read activity; the grantee does the mirror
 // (activity odd -> full fence F3 -> read entry). At least one side sees the other's store.
 //
-// Threading: one grant_table per granting domain, used by one thread at a time (netfront's
-// per-queue grant pools are separate tables or external locking).
+// Threading: a grant_table is used by one thread at a time. Threads (or queues served by
+// different threads) that grant from one domain each take a shard: a grant_table owning a range
+// of the domain's references (netfront's per-queue grant reference pools).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -38,6 +41,14 @@ enum class end_result : std::uint8_t {
     not_granted, ///< the reference is not an active grant
 };
 
+/// Outcomes of an end_access_burst.
+struct end_burst_counts {
+    std::uint32_t done = 0;
+    std::uint32_t deferred = 0;
+    std::uint32_t busy = 0;
+    std::uint32_t not_granted = 0;
+};
+
 struct grant_table_stats {
     std::uint64_t granted = 0;      ///< grants handed out
     std::uint64_t ended = 0;        ///< grants ended (done or deferred)
@@ -50,16 +61,38 @@ class grant_table {
 public:
     /// Takes ownership of `self`'s table pages: clears every entry and the activity page.
     explicit grant_table(const memory_domain& self)
-        : dom_(self), free_(std::make_unique<grant_ref[]>(self.table_entries())),
-          pending_(std::make_unique<pending_end[]>(self.table_entries())) {
-        self.validate();
-        for (grant_ref r = 0; r < dom_.table_entries(); ++r) {
+        : grant_table(self, reserved_entries,
+                      self.table_entries() > reserved_entries
+                          ? self.table_entries() - reserved_entries
+                          : 0) {
+        for (grant_ref r = 0; r < reserved_entries && r < dom_.table_entries(); ++r) {
             detail::publish_entry(dom_.entry(r), grant_entry{});
         }
         for (std::uint32_t s = 0; s < dom_.activity_slots; ++s) {
             splitnet::detail::store_release(dom_.activity(s), 0);
         }
-        for (grant_ref r = dom_.table_entries(); r > reserved_entries; --r) {
+    }
+
+    /// A shard: owns references [first, first + count) of `self`'s table only and clears just
+    /// those entries, so several threads (or queues) can grant from one domain without sharing a
+    /// free list. The activity page must already be clear (a whole-table grant_table did it, or
+    /// the region is fresh: a new memfd is zeroed).
+    grant_table(const memory_domain& self, grant_ref first, std::uint32_t count)
+        : dom_(self), first_(first), count_(count), free_(std::make_unique<grant_ref[]>(count)),
+          pending_(std::make_unique<pending_end[]>(count)) {
+        self.validate();
+        if (first < reserved_entries || count > self.table_entries() ||
+            first > self.table_entries() - count) {
+            SPLITNET_THROW(std::invalid_argument(
+                "grant_table: references [" + std::to_string(first) + ", " +
+                std::to_string(std::uint64_t{first} + count) + ") are not all in the " +
+                std::to_string(self.table_entries()) + "-entry table above the " +
+                std::to_string(reserved_entries) + " reserved ones"));
+        }
+        for (grant_ref r = first; r < first + count; ++r) {
+            detail::publish_entry(dom_.entry(r), grant_entry{});
+        }
+        for (grant_ref r = first + count; r > first; --r) {
             free_[nfree_++] = r - 1; // lowest references handed out first
         }
     }
@@ -105,46 +138,66 @@ public:
 
     /// Ends a grant (see the header comment for the busy and deferred cases).
     [[nodiscard]] end_result end_access(grant_ref ref) noexcept {
-        if (ref < reserved_entries || ref >= dom_.table_entries()) {
-            return end_result::not_granted;
-        }
-        grant_entry& e = dom_.entry(ref);
-        std::uint32_t c = detail::load_combo(e);
-        for (;;) {
-            const std::uint16_t f = detail::combo_flags(c);
-            if ((f & gtf::type_mask) == gtf::invalid) {
-                return end_result::not_granted;
-            }
-            if ((f & (gtf::reading | gtf::writing)) != 0) {
-                // Mapped: ask the grantee to let go (a failed CAS means the flags just changed).
-                if ((f & gtf::revoke_request) != 0 ||
-                    detail::cas_combo(e, c, c | detail::make_combo(gtf::revoke_request, 0))) {
-                    ++stats_.end_busy;
-                    return end_result::busy;
+        end_result r = end_result::not_granted;
+        end_access_burst({&ref, 1}, {&r, 1});
+        return r;
+    }
+
+    /// Ends several grants with one fence and one look at the activity page (what a front end
+    /// does with a burst of completed slots). `results`, if not empty, gets each outcome.
+    end_burst_counts end_access_burst(std::span<const grant_ref> refs,
+                                      std::span<end_result> results = {}) noexcept {
+        end_burst_counts counts{};
+        for (std::size_t base = 0; base < refs.size(); base += burst_chunk) {
+            const std::size_t n = std::min(refs.size() - base, burst_chunk);
+            grant_ref cleared[burst_chunk];
+            std::size_t ncleared = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                const end_result r = clear_entry(refs[base + i]);
+                if (r == end_result::done) {
+                    cleared[ncleared++] = refs[base + i];
+                } else {
+                    ++(r == end_result::busy ? counts.busy : counts.not_granted);
                 }
+                if (!results.empty()) {
+                    results[base + i] = r; // done may become deferred below
+                }
+            }
+            if (ncleared == 0) {
                 continue;
             }
-            if (detail::cas_combo(e, c, 0)) {
-                break;
+            splitnet::detail::full_fence(); // F4, pairs with the grantee's F3
+            stats_.ended += ncleared;
+            pending_end p{0, 0, {}};
+            for (std::uint32_t s = 0; s < dom_.activity_slots; ++s) {
+                const std::uint32_t a = splitnet::detail::load_acquire(dom_.activity(s));
+                if ((a & 1U) != 0) {
+                    p.busy |= 1U << s;
+                    p.seen[s] = a;
+                }
+            }
+            if (p.busy == 0) {
+                for (std::size_t i = 0; i < ncleared; ++i) {
+                    free_[nfree_++] = cleared[i];
+                }
+                counts.done += static_cast<std::uint32_t>(ncleared);
+                continue;
+            }
+            for (std::size_t i = 0; i < ncleared; ++i) {
+                p.ref = cleared[i];
+                pending_[npending_++] = p;
+            }
+            stats_.end_deferred += ncleared;
+            counts.deferred += static_cast<std::uint32_t>(ncleared);
+            if (!results.empty()) {
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (results[base + i] == end_result::done) {
+                        results[base + i] = end_result::deferred;
+                    }
+                }
             }
         }
-        splitnet::detail::full_fence(); // F4, pairs with the grantee's F3
-        ++stats_.ended;
-        pending_end p{ref, 0, {}};
-        for (std::uint32_t s = 0; s < dom_.activity_slots; ++s) {
-            const std::uint32_t a = splitnet::detail::load_acquire(dom_.activity(s));
-            if ((a & 1U) != 0) {
-                p.busy |= 1U << s;
-                p.seen[s] = a;
-            }
-        }
-        if (p.busy == 0) {
-            free_[nfree_++] = ref;
-            return end_result::done;
-        }
-        ++stats_.end_deferred;
-        pending_[npending_++] = p;
-        return end_result::deferred;
+        return counts;
     }
 
     /// Frees deferred references whose copy batches have finished. Returns how many it freed.
@@ -174,6 +227,35 @@ public:
     }
 
 private:
+    static constexpr std::size_t burst_chunk = 64;
+
+    /// Clears an entry that is ours and not mapped (done); asks a mapper to let go (busy).
+    end_result clear_entry(grant_ref ref) noexcept {
+        if (ref < first_ || ref - first_ >= count_) {
+            return end_result::not_granted;
+        }
+        grant_entry& e = dom_.entry(ref);
+        std::uint32_t c = detail::load_combo(e);
+        for (;;) {
+            const std::uint16_t f = detail::combo_flags(c);
+            if ((f & gtf::type_mask) == gtf::invalid) {
+                return end_result::not_granted;
+            }
+            if ((f & (gtf::reading | gtf::writing)) != 0) {
+                // Mapped: ask the grantee to let go (a failed CAS means the flags just changed).
+                if ((f & gtf::revoke_request) != 0 ||
+                    detail::cas_combo(e, c, c | detail::make_combo(gtf::revoke_request, 0))) {
+                    ++stats_.end_busy;
+                    return end_result::busy;
+                }
+                continue;
+            }
+            if (detail::cas_combo(e, c, 0)) {
+                return end_result::done;
+            }
+        }
+    }
+
     /// A deferred end: the activity counts that were odd (a copy batch in flight) when it ended.
     struct pending_end {
         grant_ref ref;
@@ -196,6 +278,8 @@ private:
     }
 
     memory_domain dom_;
+    grant_ref first_;
+    std::uint32_t count_;
     std::unique_ptr<grant_ref[]> free_;
     std::uint32_t nfree_ = 0;
     std::unique_ptr<pending_end[]> pending_;

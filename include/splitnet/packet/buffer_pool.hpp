@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // splitnet/packet/buffer_pool.hpp: a fixed arena of fixed-size packet buffers.
 //
-// Layout: one page-aligned mmap of frame_count * frame_size bytes; buffer i starts at arena
+// Layout: one page-aligned arena of frame_count * frame_size bytes, mapped by the pool or given
+// to it (pages of a shared_region that a peer process also maps); buffer i starts at arena
 // address i * frame_size. frame_size is a power of two, so an AF_XDP UMEM in aligned mode can be
 // this very arena (chunk size = frame_size, UMEM address = buffer address). Nothing is allocated
 // after construction.
@@ -60,14 +61,9 @@ class buffer_pool {
 public:
     static constexpr std::uint32_t burst_chunk = 64;
 
+    /// A pool over its own anonymous mapping.
     explicit buffer_pool(const buffer_pool_config& cfg) : cfg_(check(cfg)), free_(cfg.frame_count) {
-        shift_ = static_cast<std::uint32_t>(std::countr_zero(cfg_.frame_size));
-        arena_bytes_ = std::size_t{cfg_.frame_count} << shift_;
-        chain_slots_ = std::make_unique<frame[]>(cfg_.frame_count);
-        std::vector<std::uint32_t> all(cfg_.frame_count);
-        for (std::uint32_t i = 0; i < cfg_.frame_count; ++i) {
-            all[i] = i;
-        }
+        init_layout();
         // Map last: nothing after this can throw, so the mapping cannot leak.
         const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (cfg_.populate ? MAP_POPULATE : 0);
         void* p = ::mmap(nullptr, arena_bytes_, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -79,13 +75,38 @@ public:
                                       " buffers; lower frame_count or raise the memory limit"));
         }
         base_ = static_cast<std::uint8_t*>(p);
-        fresh_.headroom = cfg_.headroom;
-        free_.enqueue_burst(all.data(), cfg_.frame_count);
+        owns_mapping_ = true;
+    }
+
+    /// A pool over memory the caller owns and keeps mapped for the pool's life: pages of a
+    /// shared_region, so the buffers can be granted to (or are granted by) another process.
+    /// `arena` must be page aligned and hold frame_count * frame_size bytes (the rest is unused).
+    buffer_pool(std::span<std::byte> arena, const buffer_pool_config& cfg)
+        : cfg_(check(cfg)), free_(cfg.frame_count) {
+        init_layout();
+        if (reinterpret_cast<std::uintptr_t>(arena.data()) % 4096 != 0 ||
+            arena.size() < arena_bytes_) {
+            SPLITNET_THROW(std::invalid_argument(
+                "buffer_pool: the given arena must be page aligned and hold " +
+                std::to_string(arena_bytes_) + " bytes for " + std::to_string(cfg_.frame_count) +
+                " buffers of " + std::to_string(cfg_.frame_size) + "; it has " +
+                std::to_string(arena.size())));
+        }
+        base_ = reinterpret_cast<std::uint8_t*>(arena.data());
     }
 
     buffer_pool(const buffer_pool&) = delete;
     buffer_pool& operator=(const buffer_pool&) = delete;
-    ~buffer_pool() { ::munmap(base_, arena_bytes_); }
+    ~buffer_pool() {
+        if (owns_mapping_) {
+            ::munmap(base_, arena_bytes_);
+        }
+    }
+
+    /// Arena bytes a pool of this configuration needs.
+    [[nodiscard]] static std::size_t arena_bytes_for(const buffer_pool_config& cfg) noexcept {
+        return std::size_t{cfg.frame_count} * cfg.frame_size;
+    }
 
     [[nodiscard]] std::uint32_t capacity() const noexcept { return cfg_.frame_count; }
     [[nodiscard]] std::uint32_t frame_size() const noexcept { return cfg_.frame_size; }
@@ -232,6 +253,19 @@ private:
         }
     };
 
+    /// Everything but the arena: shift, sizes, chain slots, the full free list.
+    void init_layout() {
+        shift_ = static_cast<std::uint32_t>(std::countr_zero(cfg_.frame_size));
+        arena_bytes_ = std::size_t{cfg_.frame_count} << shift_;
+        chain_slots_ = std::make_unique<frame[]>(cfg_.frame_count);
+        std::vector<std::uint32_t> all(cfg_.frame_count);
+        for (std::uint32_t i = 0; i < cfg_.frame_count; ++i) {
+            all[i] = i;
+        }
+        fresh_.headroom = cfg_.headroom;
+        free_.enqueue_burst(all.data(), cfg_.frame_count);
+    }
+
     static const buffer_pool_config& check(const buffer_pool_config& c) {
         if (c.frame_count == 0 || c.frame_count > (1U << 24)) {
             SPLITNET_THROW(
@@ -255,6 +289,7 @@ private:
     std::uint32_t shift_ = 0;
     std::size_t arena_bytes_ = 0;
     std::uint8_t* base_ = nullptr;
+    bool owns_mapping_ = false;
     frame fresh_{};
     std::unique_ptr<frame[]> chain_slots_;
     detail::mpmc_ring<std::uint32_t> free_;
