@@ -28,6 +28,14 @@
 #include <splitnet/grant/grant_map.hpp>
 #include <splitnet/grant/grant_table.hpp>
 #include <splitnet/grant/memory_domain.hpp>
+#include <splitnet/netif/backend.hpp>
+#include <splitnet/netif/backend_memory.hpp>
+#include <splitnet/netif/backend_queue.hpp>
+#include <splitnet/netif/connection.hpp>
+#include <splitnet/netif/control.hpp>
+#include <splitnet/netif/features.hpp>
+#include <splitnet/netif/frontend.hpp>
+#include <splitnet/netif/frontend_queue.hpp>
 #include <splitnet/netif/protocol.hpp>
 #include <splitnet/netif/rings.hpp>
 #include <splitnet/netif/rx_packet.hpp>

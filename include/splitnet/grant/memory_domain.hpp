@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -36,24 +37,30 @@ struct memory_domain {
 
     /// Checks the layout; throws std::invalid_argument saying what is wrong.
     void validate() const {
+        if (auto why = check()) {
+            SPLITNET_THROW(std::invalid_argument(*why));
+        }
+    }
+
+    /// What is wrong with the layout, if anything (for layouts an untrusted peer described).
+    [[nodiscard]] std::optional<std::string> check() const {
+        const std::string who = "memory_domain " + std::to_string(id) + ": ";
         if (id == invalid_domain) {
-            SPLITNET_THROW(std::invalid_argument("memory_domain: id 0x7ff4 is DOMID_INVALID"));
+            return "memory_domain: id 0x7ff4 is DOMID_INVALID";
         }
         if (reinterpret_cast<std::uintptr_t>(region.data()) % grant_page_size != 0 ||
             region.size() % grant_page_size != 0) {
-            SPLITNET_THROW(std::invalid_argument("memory_domain " + std::to_string(id) +
-                                                 ": region must be whole, page-aligned pages"));
+            return who + "region must be whole, page-aligned pages";
         }
         if (table_pages == 0 || std::size_t{table_pages} + 2 > pages()) {
-            SPLITNET_THROW(std::invalid_argument(
-                "memory_domain " + std::to_string(id) + ": " + std::to_string(pages()) +
-                " pages cannot hold " + std::to_string(table_pages) +
-                " grant-table pages, the activity page and at least one data page"));
+            return who + std::to_string(pages()) + " pages cannot hold " +
+                   std::to_string(table_pages) +
+                   " grant-table pages, the activity page and at least one data page";
         }
         if (activity_slots == 0 || activity_slots > max_activity_slots) {
-            SPLITNET_THROW(std::invalid_argument("memory_domain: activity_slots must be 1.." +
-                                                 std::to_string(max_activity_slots)));
+            return who + "activity_slots must be 1.." + std::to_string(max_activity_slots);
         }
+        return std::nullopt;
     }
 
     [[nodiscard]] std::size_t pages() const noexcept { return region.size() / grant_page_size; }

@@ -26,7 +26,11 @@ struct rx_chunk {
     std::uint16_t size = 0;
 };
 
-inline constexpr std::size_t max_rx_slots = 20;
+/// Data slots a front end accepts in one packet by default (netfront: MAX_SKB_FRAGS + 1 pages
+/// of a 64 KiB packet, plus slack), and the most a decoder can hold: with frontend copy a slot
+/// is one back-end buffer, so an aggregate of 1448-byte segments takes about 46.
+inline constexpr std::uint32_t max_rx_slots = 20;
+inline constexpr std::uint32_t rx_slot_capacity = 64;
 
 enum class rx_encode_error : std::uint8_t {
     none = 0,
@@ -108,7 +112,7 @@ struct rx_slot {
 };
 
 struct rx_packet {
-    std::array<rx_slot, max_rx_slots> slots{};
+    std::array<rx_slot, rx_slot_capacity> slots{};
     std::uint32_t nslots = 0;
     std::uint32_t total_size = 0;
     std::uint16_t flags = 0;     ///< the first response's rx_flag bits
@@ -160,9 +164,12 @@ struct rx_decode_result {
 };
 
 /// Decodes the packet at the start of `rsps` (copies of ring responses). On ok and error,
-/// out.responses is the number of ring slots it used.
-[[nodiscard]] inline rx_decode_result decode_rx_packet(std::span<const rx_response> rsps,
-                                                       rx_packet& out) noexcept {
+/// out.responses is the number of ring slots it used. More than `max_slots` data slots
+/// (at most rx_slot_capacity) is an error.
+[[nodiscard]] inline rx_decode_result
+decode_rx_packet(std::span<const rx_response> rsps, rx_packet& out,
+                 std::uint32_t max_slots = max_rx_slots) noexcept {
+    max_slots = max_slots < rx_slot_capacity ? max_slots : rx_slot_capacity;
     out.nslots = 0;
     out.total_size = 0;
     out.has_gso = false;
@@ -185,7 +192,7 @@ struct rx_decode_result {
         } else if (std::uint32_t{r.offset} + static_cast<std::uint32_t>(r.status) > page_bytes) {
             out.responses = static_cast<std::uint32_t>(i);
             return {rx_verdict::fatal, rx_fault::crosses_page};
-        } else if (out.nslots == max_rx_slots) {
+        } else if (out.nslots == max_slots) {
             err = err == rx_fault::none ? rx_fault::too_many_slots : err;
         } else {
             out.slots[out.nslots++] = {r.id, r.offset, static_cast<std::uint16_t>(r.status)};

@@ -9,6 +9,7 @@
 #include <span>
 
 #include <splitnet/packet/checksum.hpp>
+#include <splitnet/packet/frame.hpp>
 #include <splitnet/packet/offload_info.hpp>
 #include <splitnet/packet/parser.hpp>
 
@@ -116,6 +117,71 @@ inline void set_partial_checksum(std::span<std::uint8_t> bytes, const parsed_pac
     const std::uint16_t c = csum_fold(s);
     detail::store<std::uint16_t>(field, c == 0 ? std::uint16_t{0xffff} : c);
     o.csum = csum_state::verified;
+    return true;
+}
+
+/// Completes a partial checksum in a frame of one or more segments: sums bytes [csum_start,
+/// len) of the packet (len: the end of its IP packet, so Ethernet padding is left out). The
+/// checksum field must lie in the head segment. Returns false if the offsets do not fit.
+[[nodiscard]] inline bool complete_partial_checksum(frame& f, std::uint32_t len) noexcept {
+    offload_info& o = f.offload;
+    if (o.csum != csum_state::partial) {
+        return true;
+    }
+    const std::size_t at = std::size_t{o.csum_start} + o.csum_offset;
+    if (len > f.pkt_len || o.csum_start >= len || at + 2 > f.data_len || at + 2 > len) {
+        return false;
+    }
+    std::uint8_t* field = f.data + at;
+    const std::uint16_t seed = detail::load<std::uint16_t>(field); // the pseudo-header sum
+    detail::store<std::uint16_t>(field, 0);
+    std::uint32_t sum = seed;
+    std::size_t pos = 0;  // packet offset of the current segment
+    std::size_t done = 0; // bytes summed so far, from csum_start
+    for (const frame* seg = &f; seg != nullptr && pos < len; seg = seg->next) {
+        const std::size_t end = pos + seg->data_len < len ? pos + seg->data_len : len;
+        const std::size_t from = pos > o.csum_start ? pos : o.csum_start;
+        if (end > from) {
+            sum = csum_block_add(sum, csum_partial(seg->data + (from - pos), end - from), done);
+            done += end - from;
+        }
+        pos += seg->data_len;
+    }
+    const std::uint16_t c = csum_fold(sum);
+    detail::store<std::uint16_t>(field, c == 0 ? std::uint16_t{0xffff} : c);
+    o.csum = csum_state::verified;
+    return true;
+}
+
+/// Fills from the parsed headers what a wire form leaves out of the offload metadata (netif
+/// carries neither csum_start/csum_offset nor hdr_len): where a partial checksum is completed,
+/// and a GSO frame's header length and segment count. False when the headers cannot carry the
+/// metadata (a partial checksum without TCP/UDP, TCP GSO on a packet that is not TCP).
+[[nodiscard]] inline bool complete_offload_metadata(const parsed_packet& p,
+                                                    offload_info& o) noexcept {
+    if (!p.ok()) {
+        return false;
+    }
+    if (o.csum == csum_state::partial) {
+        const std::uint16_t field = l4_checksum_field(p);
+        if (field == 0 || (p.flags & parse_flag::ip_fragment) != 0) {
+            return false;
+        }
+        o.csum_start = p.l4_offset;
+        o.csum_offset = field;
+    }
+    if (o.is_gso()) {
+        const bool tcp = o.gso == gso_type::tcpv4 || o.gso == gso_type::tcpv6;
+        const bool v4 = p.l3 == l3_type::ipv4;
+        if ((tcp && !p.is_tcp()) || (o.gso == gso_type::udp_l4 && !p.is_udp()) ||
+            (o.gso == gso_type::tcpv4 && !v4) || (o.gso == gso_type::tcpv6 && v4) ||
+            o.gso_size == 0) {
+            return false;
+        }
+        o.hdr_len = p.payload_offset;
+        const std::uint32_t payload = p.payload_len();
+        o.gso_segs = static_cast<std::uint16_t>((payload + o.gso_size - 1) / o.gso_size);
+    }
     return true;
 }
 

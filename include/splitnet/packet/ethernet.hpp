@@ -8,6 +8,9 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 
 #include <splitnet/packet/detail/bytes.hpp>
@@ -44,6 +47,47 @@ struct mac_address {
     friend constexpr bool operator==(const mac_address&, const mac_address&) noexcept = default;
 };
 static_assert(sizeof(mac_address) == 6 && std::is_trivially_copyable_v<mac_address>);
+
+/// "02:00:00:00:00:01" (lower case, colon separated).
+[[nodiscard]] inline std::string to_string(const mac_address& m) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s(17, ':');
+    for (std::size_t i = 0; i < 6; ++i) {
+        s[i * 3] = hex[m.bytes[i] >> 4];
+        s[i * 3 + 1] = hex[m.bytes[i] & 0xf];
+    }
+    return s;
+}
+
+/// Parses six colon-separated hex bytes ("2:0:0:0:0:a1" too); nullopt if malformed.
+[[nodiscard]] inline std::optional<mac_address> parse_mac(std::string_view s) noexcept {
+    mac_address m;
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < 6; ++i) {
+        unsigned v = 0;
+        std::size_t digits = 0;
+        for (; pos < s.size() && s[pos] != ':' && digits < 3; ++pos, ++digits) {
+            const char c = s[pos];
+            const int d = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+            if (d < 0) {
+                return std::nullopt;
+            }
+            v = v * 16 + static_cast<unsigned>(d);
+        }
+        if (digits == 0 || digits > 2 || (i < 5 && (pos >= s.size() || s[pos] != ':'))) {
+            return std::nullopt;
+        }
+        m.bytes[i] = static_cast<std::uint8_t>(v);
+        pos += i < 5 ? 1 : 0;
+    }
+    if (pos != s.size()) {
+        return std::nullopt;
+    }
+    return m;
+}
 
 namespace ether_type {
 inline constexpr std::uint16_t ipv4 = 0x0800;

@@ -18,7 +18,7 @@
 
 namespace splitnet::ring {
 
-inline constexpr std::size_t max_passed_fds = 16;
+inline constexpr std::size_t max_passed_fds = 64;
 
 /// Sends `payload` (at least one byte) with `fds`; returns bytes sent or -errno.
 [[nodiscard]] inline long send_with_fds(int sock, std::span<const std::byte> payload,

@@ -58,31 +58,44 @@ public:
     }
 
     /// Maps a region received from a peer; takes ownership of `fd`. Refuses one whose size is not
-    /// sealed or is not a whole number of pages.
+    /// sealed or is not a whole number of pages (throws, saying which).
     [[nodiscard]] static shared_region attach(int fd) {
+        std::string why;
+        shared_region r = try_attach(fd, why);
+        if (!r.valid()) {
+            SPLITNET_THROW(std::invalid_argument("shared_region: " + why));
+        }
+        return r;
+    }
+
+    /// As attach(), without throwing: an invalid region and `why` on failure (the fd is closed).
+    /// For a back end reading what an untrusted peer sent.
+    [[nodiscard]] static shared_region try_attach(int fd, std::string& why) {
         shared_region r;
         r.fd_ = fd;
         const int seals = ::fcntl(fd, F_GET_SEALS);
-        if (seals < 0) {
-            fail("reading the seals of a received region (is it a memfd?)");
-        }
-        if ((static_cast<unsigned>(seals) & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-            (F_SEAL_SHRINK | F_SEAL_GROW)) {
-            SPLITNET_THROW(std::invalid_argument(
-                "shared_region: the peer's region is not sealed against resizing; refusing it "
-                "(a peer that can shrink it could crash this process)"));
-        }
         struct stat st {};
-        if (::fstat(fd, &st) != 0) {
-            fail("fstat of a received region");
+        if (seals < 0) {
+            why = "the peer's region is not a memfd (cannot read its seals)";
+        } else if ((static_cast<unsigned>(seals) & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+                   (F_SEAL_SHRINK | F_SEAL_GROW)) {
+            why = "the peer's region is not sealed against resizing; refusing it (a peer that "
+                  "can shrink it could crash this process)";
+        } else if (::fstat(fd, &st) != 0) {
+            why = "cannot fstat the peer's region";
+        } else if (st.st_size <= 0 || static_cast<std::size_t>(st.st_size) % page_size != 0) {
+            why = "the peer's region of " + std::to_string(st.st_size) +
+                  " bytes is not a whole number of pages";
+        } else {
+            r.size_ = static_cast<std::size_t>(st.st_size);
+            void* p = ::mmap(nullptr, r.size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (p != MAP_FAILED) {
+                r.base_ = static_cast<std::byte*>(p);
+                return r;
+            }
+            why = "cannot map the peer's region of " + std::to_string(r.size_) + " bytes";
         }
-        r.size_ = static_cast<std::size_t>(st.st_size);
-        if (r.size_ == 0 || r.size_ % page_size != 0) {
-            SPLITNET_THROW(std::invalid_argument("shared_region: received region of " +
-                                                 std::to_string(r.size_) +
-                                                 " bytes is not a whole number of pages"));
-        }
-        r.map();
+        r.reset();
         return r;
     }
 

@@ -317,22 +317,34 @@ public:
         return this->poll_peer(Layout::rsp_prod, rsp_cons_, req_prod_pub_ - rsp_cons_, rsp_seen_);
     }
 
-    /// Copies out and consumes up to out.size() responses (polling once if none are known).
-    [[nodiscard]] std::size_t get_responses(std::span<Rsp> out) noexcept {
+    /// Copies up to out.size() ready responses out of shared memory without consuming them (a
+    /// decoder looks at a whole multi-slot packet first). Polls the producer index once.
+    [[nodiscard]] std::size_t peek_responses(std::span<Rsp> out) noexcept {
         if (broken()) {
             return 0; // a broken ring does nothing more, even with responses seen before
         }
-        if (rsp_seen_ == rsp_cons_) {
-            poll_responses();
-        }
+        poll_responses();
         const std::uint32_t avail = rsp_seen_ - rsp_cons_;
         const std::size_t n = out.size() < avail ? out.size() : avail;
         for (std::size_t i = 0; i < n; ++i) {
             splitnet::detail::copy_from_shared<shared_type::slot_align>(
                 out[i], ring_.at(rsp_cons_ + static_cast<ring_idx>(i)).rsp);
         }
-        rsp_cons_ += static_cast<ring_idx>(n);
+        return n;
+    }
+
+    /// Consumes n responses previously copied with peek_responses (clamped to what is ready).
+    void consume_responses(std::uint32_t n) noexcept {
+        const std::uint32_t avail = rsp_seen_ - rsp_cons_;
+        n = n < avail ? n : avail;
+        rsp_cons_ += n;
         stats_.consumed += n;
+    }
+
+    /// Copies out and consumes up to out.size() responses.
+    [[nodiscard]] std::size_t get_responses(std::span<Rsp> out) noexcept {
+        const std::size_t n = peek_responses(out);
+        consume_responses(static_cast<std::uint32_t>(n));
         return n;
     }
 
@@ -388,14 +400,13 @@ public:
     }
 
     /// Copies up to out.size() ready requests out of shared memory without consuming them (a
-    /// decoder looks at a whole multi-slot packet first). Polls once if none are known.
+    /// decoder looks at a whole multi-slot packet first). Polls the producer index once, so a
+    /// packet whose slots were published in two steps is seen whole.
     [[nodiscard]] std::size_t peek_requests(std::span<Req> out) noexcept {
         if (broken()) {
             return 0; // a broken ring does nothing more, even with requests seen before
         }
-        if (req_seen_ == req_cons_) {
-            poll_requests();
-        }
+        poll_requests();
         const std::uint32_t avail = req_seen_ - req_cons_;
         const std::size_t n = out.size() < avail ? out.size() : avail;
         for (std::size_t i = 0; i < n; ++i) {

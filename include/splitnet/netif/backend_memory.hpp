@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+// splitnet/netif/backend_memory.hpp: the driver domain's own memory as a grant domain: one
+// sealed memfd holding its grant table, its activity page and the buffer pool every port uses
+// (the AF_XDP UMEM included). Front ends that copy received data themselves (copy_side::
+// frontend) map this region and copy out of read-only, range-limited grants of its buffers.
+//
+// Region layout (page granular, as memory_domain.hpp describes):
+//   [0, table_pages)        grant table: reference ranges are handed to back-end queues, which
+//                           grant from their own range without locks (grant_table shards)
+//   table_pages             activity page: one slot per front end that copies from us
+//   [table_pages + 1, end)  the buffer pool's arena: buffer i at page table_pages + 1 + i *
+//                           frame_size / 4096
+//
+// Isolation, stated plainly: in Xen the hypervisor executes a guest's grant copy, so a guest can
+// read only what it was granted. Here a front end that maps this region to copy could read any
+// buffer in it; the grants bound an honest front end, not a hostile one. Use copy_side::backend
+// (the default) between mutually distrusting guests.
+//
+// Threading: the reference-range and activity-slot allocators are for the control thread (the
+// one connecting and disconnecting front ends); the pool is thread-safe as always.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <splitnet/config.hpp>
+#include <splitnet/grant/grant_entry.hpp>
+#include <splitnet/grant/memory_domain.hpp>
+#include <splitnet/packet/buffer_pool.hpp>
+#include <splitnet/ring/shared_region.hpp>
+
+namespace splitnet::netif {
+
+struct backend_memory_config {
+    grant::domain_id id = 0;           ///< the driver domain's id (Dom0 by tradition)
+    std::uint32_t table_pages = 32;    ///< 256 references each; a queue takes queue_ref_pages
+    std::uint32_t activity_slots = 16; ///< front ends that may copy from us at once
+    packet::buffer_pool_config pool{.frame_count = 16384, .frame_size = 2048, .headroom = 256};
+    bool populate = true; ///< fault every page in at start (no page faults on the data path)
+};
+
+class backend_memory {
+public:
+    /// Grant references a back-end queue takes for frontend copy: a ring's worth of grants in
+    /// flight plus as many ended but waiting for a copy batch to finish.
+    static constexpr std::uint32_t queue_ref_pages = 2;
+
+    explicit backend_memory(const backend_memory_config& cfg)
+        : cfg_(cfg),
+          region_(ring::shared_region::create(
+              "splitnet-backend",
+              std::size_t{cfg.table_pages} + 1 +
+                  (packet::buffer_pool::arena_bytes_for(cfg.pool) + page_size - 1) / page_size)),
+          domain_{cfg.id, region_.bytes(), cfg.table_pages, cfg.activity_slots, region_.fd()},
+          pool_(region_.pages(domain_.first_data_frame(),
+                              region_.pages() - domain_.first_data_frame()),
+                cfg.pool),
+          range_used_(cfg.table_pages, false), slot_used_(cfg.activity_slots, false) {
+        domain_.validate();    // a fresh memfd is zero: the table and activity page start clear
+        range_used_[0] = true; // page 0 holds the reserved references
+        if (cfg.populate) {
+            for (std::size_t p = 0; p < region_.pages(); ++p) {
+                region_.page(p)[0] = std::byte{0}; // allocates the memfd page now
+            }
+        }
+    }
+    backend_memory(const backend_memory&) = delete;
+    backend_memory& operator=(const backend_memory&) = delete;
+
+    [[nodiscard]] packet::buffer_pool& pool() noexcept { return pool_; }
+    [[nodiscard]] const grant::memory_domain& domain() const noexcept { return domain_; }
+    [[nodiscard]] int fd() const noexcept { return region_.fd(); }
+
+    /// The grant frame (page of this domain) holding byte `p` of a pool buffer.
+    [[nodiscard]] std::uint64_t frame_of(const std::uint8_t* p) const noexcept {
+        return static_cast<std::uint64_t>(reinterpret_cast<const std::byte*>(p) -
+                                          region_.bytes().data()) /
+               page_size;
+    }
+
+    /// A free reference range of queue_ref_pages table pages; nullopt when the table is full.
+    [[nodiscard]] std::optional<grant::grant_ref> take_ref_range() {
+        for (std::uint32_t p = 1; p + queue_ref_pages <= cfg_.table_pages; ++p) {
+            bool free = true;
+            for (std::uint32_t k = 0; k < queue_ref_pages; ++k) {
+                free = free && !range_used_[p + k];
+            }
+            if (free) {
+                for (std::uint32_t k = 0; k < queue_ref_pages; ++k) {
+                    range_used_[p + k] = true;
+                }
+                return static_cast<grant::grant_ref>(p * grant::entries_per_page);
+            }
+        }
+        return std::nullopt;
+    }
+    void give_ref_range(grant::grant_ref first) noexcept {
+        const std::uint32_t p = first / static_cast<std::uint32_t>(grant::entries_per_page);
+        for (std::uint32_t k = 0; k < queue_ref_pages && p + k < cfg_.table_pages; ++k) {
+            range_used_[p + k] = false;
+        }
+    }
+    [[nodiscard]] static constexpr std::uint32_t refs_per_range() noexcept {
+        return queue_ref_pages * static_cast<std::uint32_t>(grant::entries_per_page);
+    }
+
+    /// An activity slot for one front end's copier; nullopt when all are taken.
+    [[nodiscard]] std::optional<std::uint32_t> take_activity_slot() {
+        for (std::uint32_t s = 0; s < slot_used_.size(); ++s) {
+            if (!slot_used_[s]) {
+                slot_used_[s] = true;
+                return s;
+            }
+        }
+        return std::nullopt;
+    }
+    void give_activity_slot(std::uint32_t s) noexcept {
+        if (s < slot_used_.size()) {
+            slot_used_[s] = false;
+        }
+    }
+
+private:
+    backend_memory_config cfg_;
+    ring::shared_region region_;
+    grant::memory_domain domain_;
+    packet::buffer_pool pool_;
+    std::vector<bool> range_used_;
+    std::vector<bool> slot_used_;
+};
+
+} // namespace splitnet::netif
