@@ -120,7 +120,8 @@ public:
           rx_reqs_(std::make_unique<rx_request[]>(rx_ring_.size())),
           staged_(std::make_unique<packet::frame[]>(staged_capacity())),
           ops_(std::make_unique<grant::grant_copy_op[]>(max_ops)),
-          bufs_(std::make_unique<packet::frame[]>(max_tx_buffers)) {
+          bufs_(std::make_unique<packet::frame[]>(max_tx_buffers)),
+          tx_work_(std::make_unique<tx_work[]>(256)) {
         if (r.features.rx_copy == copy_side::frontend) {
             grants_.emplace(r.memory->domain(), r.ref_range, backend_memory::refs_per_range());
             inflight_ = std::make_unique<inflight_slot[]>(rx_ring_.size());
@@ -142,7 +143,10 @@ public:
         return {true, true, true, f.tx_gso_tcpv4 || f.tx_gso_tcpv6, 65535};
     }
 
-    /// Packets the guest sent: at most out.size() and the configured burst.
+    /// Packets the guest sent: at most out.size() and the configured burst. The burst is
+    /// handled in four passes: decode and check every packet, take all the buffers they need
+    /// from the pool at once, grant-copy every packet's bytes in one batch (one activity
+    /// publication for the lot), then answer the requests in ring order.
     [[nodiscard]] std::size_t rx_burst(std::span<packet::frame> out) noexcept {
         if (broken()) {
             return 0;
@@ -151,27 +155,13 @@ public:
         if (tx_ring_.broken()) {
             return fail(tx_ring_.fault().describe());
         }
-        std::size_t pos = 0;
-        std::size_t nout = 0;
         const std::size_t max_packets = std::min<std::size_t>(out.size(), cfg_.burst);
-        std::size_t nresp = 0;
-        while (pos < avail && nout < max_packets) {
-            const std::size_t consumed =
-                tx_step({tx_reqs_.get() + pos, avail - pos}, out.subspan(nout, max_packets - nout),
-                        nout, nresp);
-            if (consumed == 0) {
-                break; // broken, out of buffers, or nothing complete
-            }
-            pos += consumed;
+        const std::size_t npk = tx_decode(avail, max_packets);
+        if (npk == 0) {
+            return 0;
         }
-        if (nresp != 0) {
-            const bool need = tx_ring_.push_responses();
-            if (need) {
-                res_.events[event_dir::tx_to_front]->notify();
-                ++stats_.tx_notifications;
-            }
-        }
-        return nout;
+        tx_copy(npk);
+        return tx_answer(npk, out);
     }
 
     /// Frames for the guest; any thread. Returns how many were queued; the rest stay with the
@@ -340,55 +330,177 @@ private:
 
     // ---- guest TX ------------------------------------------------------------------------
 
-    /// One packet: decodes it from `reqs`, copies it into pool buffers, answers it. Returns the
-    /// requests it used (0: stop this burst).
-    std::size_t tx_step(std::span<const tx_request> reqs, std::span<packet::frame> out,
-                        std::size_t& nout, std::size_t& nresp) noexcept {
-        tx_packet& p = tx_pkt_;
-        const tx_decode_result r = decode_tx_packet(reqs, p, cfg_.limits);
-        if (r.verdict == tx_verdict::fatal || r.verdict == tx_verdict::incomplete) {
-            // A published packet that does not end in what was published: Linux netback
-            // treats it as fatal too (xenvif_count_requests).
-            fail(std::string("guest TX: ") + std::string(to_string(r.fault)));
-            return 0;
-        }
+    /// A guest packet on its way through rx_burst.
+    struct tx_work {
+        tx_packet pkt;
         std::int16_t status = rsp_okay;
-        if (r.verdict == tx_verdict::drop || !tx_allowed(p)) {
-            status = rsp_error;
-            ++stats_.tx_dropped;
+        std::uint32_t first_buf = 0; ///< index into bufs_
+        std::uint32_t nbuf = 0;
+        std::uint32_t first_op = 0; ///< index into ops_
+        std::uint32_t nops = 0;
+    };
+
+    /// Pass 1 (and 2): decodes up to max_packets whole packets from the `avail` requests
+    /// copied out, checks them, and takes the pool buffers the good ones need in one go.
+    /// Returns how many packets to handle; a fatal packet breaks the queue (the packets before
+    /// it are still handled).
+    std::size_t tx_decode(std::size_t avail, std::size_t max_packets) noexcept {
+        const std::uint32_t room = pool_.frame_size() - pool_.default_headroom();
+        std::size_t pos = 0;
+        std::size_t npk = 0;
+        std::uint32_t nbuf = 0;
+        std::uint32_t nops = 0;
+        while (pos < avail && npk < max_packets) {
+            tx_work& w = tx_work_[npk];
+            const tx_decode_result r =
+                decode_tx_packet({tx_reqs_.get() + pos, avail - pos}, w.pkt, cfg_.limits);
+            if (r.verdict == tx_verdict::fatal || r.verdict == tx_verdict::incomplete) {
+                // A published packet that does not end in what was published: Linux netback
+                // treats it as fatal too (xenvif_count_requests).
+                fail(std::string("guest TX: ") + std::string(to_string(r.fault)));
+                break;
+            }
+            w.status = rsp_okay;
+            w.nbuf = w.nops = 0;
+            if (r.verdict == tx_verdict::drop || !tx_allowed(w.pkt)) {
+                w.status = rsp_error;
+                ++stats_.tx_dropped;
+            } else {
+                w.nbuf = (w.pkt.total_size + room - 1) / room;
+                w.nops = w.pkt.nfrags + w.nbuf;
+                if (nbuf + w.nbuf > max_tx_buffers || nops + w.nops > max_ops) {
+                    break; // the next burst takes it
+                }
+                w.first_buf = nbuf;
+                w.first_op = nops;
+                nbuf += w.nbuf;
+                nops += w.nops;
+            }
+            pos += w.pkt.requests;
+            ++npk;
         }
-        packet::frame* head = nullptr;
-        if (status == rsp_okay) {
-            const auto got = copy_in(p, head);
-            if (got == copy_outcome::no_buffers) {
+        if (nbuf != 0) {
+            const std::size_t got = pool_.alloc_burst({bufs_.get(), nbuf});
+            if (got != nbuf) {
+                // Keep the packets whose buffers all came; the rest wait for the next burst.
                 ++stats_.tx_no_buffers;
-                return 0; // retried on the next call: the requests stay unconsumed
+                std::size_t keep = 0;
+                std::uint32_t used = 0;
+                for (; keep < npk; ++keep) {
+                    const tx_work& w = tx_work_[keep];
+                    if (w.nbuf != 0) {
+                        if (w.first_buf + w.nbuf > got) {
+                            break;
+                        }
+                        used = w.first_buf + w.nbuf;
+                    }
+                }
+                pool_.free_burst({bufs_.get() + used, got - used});
+                npk = keep;
             }
-            if (got == copy_outcome::failed) {
-                status = rsp_error;
-                ++stats_.tx_copy_failed;
+        }
+        return npk;
+    }
+
+    /// Pass 3: plans every good packet's copies (fragments into its buffers, filled in order)
+    /// and runs them as one batch.
+    void tx_copy(std::size_t npk) noexcept {
+        const std::uint32_t room = pool_.frame_size() - pool_.default_headroom();
+        std::size_t nops = 0;
+        for (std::size_t k = 0; k < npk; ++k) {
+            tx_work& w = tx_work_[k];
+            if (w.status != rsp_okay) {
+                continue;
             }
+            w.first_op = static_cast<std::uint32_t>(nops);
+            std::uint32_t b = w.first_buf;
+            std::uint32_t in_buf = 0;
+            for (std::uint32_t i = 0; i < w.pkt.nfrags; ++i) {
+                const tx_fragment& fr = w.pkt.frags[i];
+                std::uint32_t done = 0;
+                while (done < fr.size) {
+                    const std::uint32_t n = std::min(fr.size - done, room - in_buf);
+                    grant::grant_copy_op& op = ops_[nops++];
+                    op.source = grant::copy_side::granted(
+                        res_.guest, fr.gref, static_cast<std::uint16_t>(fr.offset + done));
+                    op.dest = grant::copy_side::buffer(bufs_[b].data + in_buf);
+                    op.len = static_cast<std::uint16_t>(n);
+                    done += n;
+                    in_buf += n;
+                    if (in_buf == room) {
+                        bufs_[b++].data_len = room;
+                        in_buf = 0;
+                    }
+                }
+            }
+            if (in_buf != 0) {
+                bufs_[b].data_len = in_buf;
+            }
+            w.nops = static_cast<std::uint32_t>(nops) - w.first_op;
         }
-        if (status == rsp_okay && !finish_tx_frame(p, *head)) {
-            pool_.free(*head);
-            status = rsp_error;
-            ++stats_.tx_dropped;
-        } else if (status == rsp_okay) {
-            out[0] = *head;
-            ++nout;
-            ++stats_.tx_packets;
-            stats_.tx_bytes += head->pkt_len;
-            ++port_stats_.rx_packets;
-            port_stats_.rx_bytes += head->pkt_len;
+        if (nops != 0) {
+            copier_.copy({ops_.get(), nops});
         }
-        const std::size_t n = make_tx_responses(p, status, {tx_rsps_.get(), p.requests});
-        tx_ring_.consume_requests(p.requests);
-        if (tx_ring_.put_responses({tx_rsps_.get(), n}) != n) {
-            fail("guest TX: responses do not fit the requests consumed");
-            return 0;
+    }
+
+    /// Pass 4: in ring order, turns each copied packet into a frame (or frees it when a grant
+    /// failed) and answers every request.
+    std::size_t tx_answer(std::size_t npk, std::span<packet::frame> out) noexcept {
+        std::size_t nout = 0;
+        for (std::size_t k = 0; k < npk; ++k) {
+            tx_work& w = tx_work_[k];
+            if (w.status == rsp_okay) {
+                bool copied = true;
+                for (std::uint32_t i = 0; i < w.nops; ++i) {
+                    copied = copied && ops_[w.first_op + i].status == grant::grant_status::okay;
+                }
+                packet::frame& f = out[nout];
+                f = bufs_[w.first_buf];
+                chain(f, w);
+                if (!copied) {
+                    pool_.free(f);
+                    w.status = rsp_error;
+                    ++stats_.tx_copy_failed;
+                } else if (!finish_tx_frame(w.pkt, f)) {
+                    pool_.free(f);
+                    w.status = rsp_error;
+                    ++stats_.tx_dropped;
+                } else {
+                    ++nout;
+                    ++stats_.tx_packets;
+                    stats_.tx_bytes += f.pkt_len;
+                    ++port_stats_.rx_packets;
+                    port_stats_.rx_bytes += f.pkt_len;
+                }
+            }
+            const std::size_t n =
+                make_tx_responses(w.pkt, w.status, {tx_rsps_.get(), w.pkt.requests});
+            tx_ring_.consume_requests(w.pkt.requests);
+            (void)tx_ring_.put_responses({tx_rsps_.get(), n});
         }
-        nresp += n;
-        return p.requests;
+        if (tx_ring_.push_responses()) {
+            res_.events[event_dir::tx_to_front]->notify();
+            ++stats_.tx_notifications;
+        }
+        return nout;
+    }
+
+    /// Links a packet's buffers (bufs_[first_buf ...]) behind `head` (a copy of the first):
+    /// the other descriptors live in the pool's chain slots.
+    void chain(packet::frame& head, const tx_work& w) noexcept {
+        head.pkt_len = w.pkt.total_size;
+        head.nb_segs = static_cast<std::uint16_t>(w.nbuf);
+        head.port = res_.port_id;
+        packet::frame* tail = &head;
+        for (std::uint32_t i = 1; i < w.nbuf; ++i) {
+            const packet::frame& b = bufs_[w.first_buf + i];
+            packet::frame& slot = pool_.chain_slot(b.buffer);
+            slot = b;
+            slot.pkt_len = slot.data_len;
+            tail->next = &slot;
+            tail = &slot;
+        }
+        tail->next = nullptr;
     }
 
     /// What the negotiation allows on the TX ring.
@@ -401,69 +513,6 @@ private:
             return p.gso.type == gso_type_tcpv4 ? f.tx_gso_tcpv4 : f.tx_gso_tcpv6;
         }
         return true;
-    }
-
-    enum class copy_outcome : std::uint8_t { ok, failed, no_buffers };
-
-    /// Grant-copies a decoded packet into a chain of pool buffers (filled in order).
-    copy_outcome copy_in(const tx_packet& p, packet::frame*& head) noexcept {
-        const std::uint32_t room = pool_.frame_size() - pool_.default_headroom();
-        const std::uint32_t nbuf = (p.total_size + room - 1) / room;
-        if (nbuf > max_tx_buffers || p.nfrags + nbuf > max_ops) {
-            return copy_outcome::failed;
-        }
-        if (const std::size_t got = pool_.alloc_burst({bufs_.get(), nbuf}); got != nbuf) {
-            pool_.free_burst({bufs_.get(), got});
-            return copy_outcome::no_buffers;
-        }
-        // Plan: walk the fragments and the buffers together.
-        std::size_t nops = 0;
-        std::uint32_t b = 0;
-        std::uint32_t in_buf = 0;
-        for (std::uint32_t i = 0; i < p.nfrags; ++i) {
-            const tx_fragment& fr = p.frags[i];
-            std::uint32_t done = 0;
-            while (done < fr.size) {
-                const std::uint32_t n = std::min(fr.size - done, room - in_buf);
-                grant::grant_copy_op& op = ops_[nops++];
-                op.source = grant::copy_side::granted(res_.guest, fr.gref,
-                                                      static_cast<std::uint16_t>(fr.offset + done));
-                op.dest = grant::copy_side::buffer(bufs_[b].data + in_buf);
-                op.len = static_cast<std::uint16_t>(n);
-                done += n;
-                in_buf += n;
-                if (in_buf == room) {
-                    bufs_[b].data_len = room;
-                    ++b;
-                    in_buf = 0;
-                }
-            }
-        }
-        if (in_buf != 0) {
-            bufs_[b].data_len = in_buf;
-        }
-        copier_.copy({ops_.get(), nops});
-        for (std::size_t i = 0; i < nops; ++i) {
-            if (ops_[i].status != grant::grant_status::okay) {
-                pool_.free_burst({bufs_.get(), nbuf});
-                return copy_outcome::failed;
-            }
-        }
-        // Chain: the head's descriptor is the caller's; the rest live in the pool's chain slots.
-        head = &bufs_[0];
-        head->pkt_len = p.total_size;
-        head->nb_segs = static_cast<std::uint16_t>(nbuf);
-        head->port = res_.port_id;
-        packet::frame* tail = head;
-        for (std::uint32_t i = 1; i < nbuf; ++i) {
-            packet::frame& slot = pool_.chain_slot(bufs_[i].buffer);
-            slot = bufs_[i];
-            slot.pkt_len = slot.data_len;
-            tail->next = &slot;
-            tail = &slot;
-        }
-        tail->next = nullptr;
-        return copy_outcome::ok;
     }
 
     /// Offload metadata from the first request's flags and the GSO extra, completed from the
@@ -838,7 +887,7 @@ private:
     std::uint32_t carry_pos_ = 0;
     std::unique_ptr<grant::grant_copy_op[]> ops_;
     std::unique_ptr<packet::frame[]> bufs_;
-    tx_packet tx_pkt_{};
+    std::unique_ptr<tx_work[]> tx_work_;
     std::optional<grant::grant_table> grants_; ///< frontend copy: our reference range
     std::unique_ptr<inflight_slot[]> inflight_;
     grant::grant_ref recycle_refs_[64];

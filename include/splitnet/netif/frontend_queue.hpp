@@ -76,7 +76,8 @@ public:
           tx_free_ids_(std::make_unique<std::uint16_t[]>(tx_ring_.size())),
           rx_slots_(std::make_unique<rx_slot[]>(rx_ring_.size())),
           rx_rsps_(std::make_unique<rx_response[]>(rx_ring_.size())),
-          ops_(std::make_unique<grant::grant_copy_op[]>(rx_ring_.size())) {
+          ops_(std::make_unique<grant::grant_copy_op[]>(2 * std::size_t{rx_ring_.size()} +
+                                                        rx_batch_buffers)) {
         for (std::uint32_t i = 0; i < tx_ring_.size(); ++i) {
             tx_free_ids_[i] = static_cast<std::uint16_t>(i);
         }
@@ -329,44 +330,58 @@ private:
         }
     }
 
+    /// Decodes the whole packets published now (one copy of the responses per burst) into
+    /// rx_pkts_; returns how many, at most `max`. A protocol violation breaks the queue after
+    /// the packets before it.
+    std::size_t decode_published(std::size_t max, std::uint32_t max_slots) noexcept {
+        const std::size_t n = rx_ring_.peek_responses({rx_rsps_.get(), rx_ring_.size()});
+        std::size_t pos = 0;
+        std::size_t k = 0;
+        max = std::min(max, rx_batch);
+        while (pos < n && k < max) {
+            const rx_decode_result r =
+                decode_rx_packet({rx_rsps_.get() + pos, n - pos}, rx_pkts_[k], max_slots);
+            if (r.verdict == rx_verdict::incomplete) {
+                break; // the rest is not published yet
+            }
+            if (r.verdict == rx_verdict::fatal) {
+                fault_ = "back end RX: " + std::string(to_string(r.fault));
+                break;
+            }
+            rx_ok_[k] = r.verdict == rx_verdict::ok;
+            pos += rx_pkts_[k].responses;
+            ++k;
+        }
+        return k;
+    }
+
     /// Backend copy: each data slot's bytes are in the page we posted in that slot.
     std::size_t receive_posted(std::span<packet::frame> out) noexcept {
         const std::uint32_t mask = rx_ring_.size() - 1;
+        const std::size_t npk = decode_published(out.size(), max_rx_slots);
+        std::uint32_t at = rx_ring_.rsp_cons();
         std::size_t nout = 0;
-        while (nout < out.size()) {
-            const std::uint32_t start = rx_ring_.rsp_cons();
-            rx_decode_result r;
-            if (!next_rx_packet(r, max_rx_slots)) {
-                break;
-            }
-            const rx_packet& p = rx_pkt_;
-            if (r.verdict == rx_verdict::fatal) {
-                fault_ = "back end RX: " + std::string(to_string(r.fault));
-                return nout;
-            }
+        for (std::size_t i = 0; i < npk; ++i) {
+            const rx_packet& p = rx_pkts_[i];
             // Walk the slots the packet used: data slots hold its bytes, extras nothing.
             packet::frame* head = nullptr;
             packet::frame* tail = nullptr;
-            bool first = true;
             std::uint32_t data_i = 0;
             for (std::uint32_t k = 0; k < p.responses; ++k) {
-                rx_slot& s = rx_slots_[(start + k) & mask];
+                rx_slot& s = rx_slots_[(at + k) & mask];
                 end_refs_[nend_++] = s.ref;
-                const bool is_extra = !first && is_extra_slot(k, p);
-                first = false;
-                if (r.verdict != rx_verdict::ok || is_extra || data_i >= p.nslots) {
+                if (!rx_ok_[i] || is_extra_slot(k, p) || data_i >= p.nslots) {
                     free_bufs_[nfree_++] = s.buffer;
                 } else {
-                    const rx_slot_view v{p.slots[data_i++], s.buffer};
-                    append(head, tail, out[nout], v);
+                    append(head, tail, out[nout], {p.slots[data_i++], s.buffer});
                 }
                 s = {};
-                if (nend_ > std::size(end_refs_) - 2 || nfree_ > std::size(free_bufs_) - 2) {
+                if (nend_ == std::size(end_refs_) || nfree_ == std::size(free_bufs_)) {
                     flush_ended();
                 }
             }
-            consume_rx(p.responses);
-            if (r.verdict != rx_verdict::ok) {
+            at += p.responses;
+            if (!rx_ok_[i]) {
                 ++stats_.rx_errors;
                 ++port_stats_.rx_errors;
                 if (head != nullptr) {
@@ -377,104 +392,107 @@ private:
             finish_rx(out[nout], p);
             ++nout;
         }
+        rx_ring_.consume_responses(at - rx_ring_.rsp_cons());
         flush_ended();
         return nout;
     }
 
-    /// Frontend copy: copy each data slot out of the back end's grant into our buffers.
+    /// Frontend copy: copy each data slot out of the back end's grant into our buffers, for
+    /// the whole burst in one batch.
     std::size_t receive_copied(std::span<packet::frame> out) noexcept {
         const std::uint32_t mask = rx_ring_.size() - 1;
         const auto* grants = reinterpret_cast<std::uint32_t*>(res_.rx_grants_page.data());
-        std::size_t nout = 0;
-        while (nout < out.size()) {
-            const std::uint32_t start = rx_ring_.rsp_cons();
-            rx_decode_result r;
-            if (!next_rx_packet(r, rx_slot_capacity)) {
+        const std::uint32_t room = pool_.frame_size() - pool_.default_headroom();
+        std::size_t npk = decode_published(out.size(), rx_slot_capacity);
+        // Buffers for every good packet, packed full from the default headroom: one allocation.
+        std::uint32_t nbuf = 0;
+        for (std::size_t i = 0; i < npk; ++i) {
+            const std::uint32_t need = rx_ok_[i] ? (rx_pkts_[i].total_size + room - 1) / room : 0;
+            if (nbuf + need > rx_batch_buffers) {
+                npk = i; // the rest waits for the next call
                 break;
             }
-            const rx_packet& p = rx_pkt_;
-            if (r.verdict == rx_verdict::fatal) {
-                fault_ = "back end RX: " + std::string(to_string(r.fault));
-                return nout;
+            rx_first_buf_[i] = nbuf;
+            rx_nbuf_[i] = need;
+            nbuf += need;
+        }
+        if (nbuf != 0) {
+            const std::size_t got = pool_.alloc_burst({rx_bufs_.get(), nbuf});
+            if (got != nbuf) {
+                pool_.free_burst({rx_bufs_.get(), got});
+                ++stats_.rx_no_buffers;
+                return 0; // leave the packets on the ring; try again later
             }
-            bool ok = r.verdict == rx_verdict::ok;
-            // Buffers for the packet, packed full from the default headroom.
-            const std::uint32_t room = pool_.frame_size() - pool_.default_headroom();
-            const std::uint32_t nbuf = ok ? (p.total_size + room - 1) / room : 0;
-            packet::frame bufs[20];
-            if (ok && (nbuf > std::size(bufs) || nbuf == 0)) {
-                ok = false;
-            }
-            if (ok) {
-                const std::size_t got = pool_.alloc_burst({bufs, nbuf});
-                if (got != nbuf) {
-                    pool_.free_burst({bufs, got});
-                    ++stats_.rx_no_buffers;
-                    return nout; // leave the packet on the ring; try again later
-                }
-            }
-            std::size_t nops = 0;
-            if (ok) {
-                std::uint32_t b = 0;
+        }
+        // Plan the copies of every slot of every good packet, then copy once.
+        std::size_t nops = 0;
+        std::uint32_t at = rx_ring_.rsp_cons();
+        for (std::size_t i = 0; i < npk; ++i) {
+            const rx_packet& p = rx_pkts_[i];
+            rx_first_op_[i] = static_cast<std::uint32_t>(nops);
+            if (rx_ok_[i]) {
+                std::uint32_t b = rx_first_buf_[i];
                 std::uint32_t in_buf = 0;
-                bool first = true;
                 std::uint32_t data_i = 0;
                 for (std::uint32_t k = 0; k < p.responses && data_i < p.nslots; ++k) {
-                    const bool is_extra = !first && is_extra_slot(k, p);
-                    first = false;
-                    if (is_extra) {
+                    if (is_extra_slot(k, p)) {
                         continue;
                     }
                     const rx_slot_data& sl = p.slots[data_i++];
                     const grant::grant_ref ref =
-                        splitnet::detail::load_acquire(grants[(start + k) & mask]);
-                    std::uint32_t done = 0;
-                    while (done < sl.size) {
+                        splitnet::detail::load_acquire(grants[(at + k) & mask]);
+                    for (std::uint32_t done = 0; done < sl.size;) {
                         const std::uint32_t c =
                             std::min<std::uint32_t>(sl.size - done, room - in_buf);
                         grant::grant_copy_op& op = ops_[nops++];
                         op.source = grant::copy_side::granted(
                             res_.backend, ref, static_cast<std::uint16_t>(sl.offset + done));
-                        op.dest = grant::copy_side::buffer(bufs[b].data + in_buf);
+                        op.dest = grant::copy_side::buffer(rx_bufs_[b].data + in_buf);
                         op.len = static_cast<std::uint16_t>(c);
                         done += c;
                         in_buf += c;
-                        bufs[b].data_len = in_buf;
+                        rx_bufs_[b].data_len = in_buf;
                         if (in_buf == room) {
                             ++b;
                             in_buf = 0;
                         }
                     }
                 }
-                res_.copier->copy({ops_.get(), nops});
-                for (std::size_t i = 0; i < nops; ++i) {
-                    ok = ok && ops_[i].status == grant::grant_status::okay;
-                }
-                if (!ok) {
-                    ++stats_.rx_copy_failed;
-                    pool_.free_burst({bufs, nbuf});
-                }
             }
-            consume_rx(p.responses);
+            rx_nops_[i] = static_cast<std::uint32_t>(nops) - rx_first_op_[i];
+            at += p.responses;
+        }
+        if (nops != 0) {
+            res_.copier->copy({ops_.get(), nops});
+        }
+        rx_ring_.consume_responses(at - rx_ring_.rsp_cons());
+        std::size_t nout = 0;
+        for (std::size_t i = 0; i < npk; ++i) {
+            bool ok = rx_ok_[i];
+            for (std::uint32_t k = 0; k < rx_nops_[i]; ++k) {
+                ok = ok && ops_[rx_first_op_[i] + k].status == grant::grant_status::okay;
+            }
+            packet::frame* bufs = rx_bufs_.get() + rx_first_buf_[i];
             if (!ok) {
+                stats_.rx_copy_failed += rx_ok_[i] ? 1 : 0;
                 ++stats_.rx_errors;
                 ++port_stats_.rx_errors;
+                pool_.free_burst({bufs, rx_nbuf_[i]});
                 continue;
             }
             packet::frame& f = out[nout];
             f = bufs[0];
-            f.pkt_len = p.total_size;
-            f.nb_segs = static_cast<std::uint16_t>(nbuf);
+            f.nb_segs = static_cast<std::uint16_t>(rx_nbuf_[i]);
             packet::frame* tail = &f;
-            for (std::uint32_t i = 1; i < nbuf; ++i) {
-                packet::frame& slot = pool_.chain_slot(bufs[i].buffer);
-                slot = bufs[i];
+            for (std::uint32_t k = 1; k < rx_nbuf_[i]; ++k) {
+                packet::frame& slot = pool_.chain_slot(bufs[k].buffer);
+                slot = bufs[k];
                 slot.pkt_len = slot.data_len;
                 tail->next = &slot;
                 tail = &slot;
             }
             tail->next = nullptr;
-            finish_rx(f, p);
+            finish_rx(f, rx_pkts_[i]);
             ++nout;
         }
         return nout;
@@ -492,19 +510,6 @@ private:
         const std::uint32_t extras = p.responses - p.nslots;
         return k >= 1 && k <= extras && (p.flags & rx_flag::extra_info) != 0;
     }
-
-    /// Decodes the next whole packet on the ring into rx_pkt_ (copies of its responses, not
-    /// consumed yet). False when no whole packet is published.
-    bool next_rx_packet(rx_decode_result& r, std::uint32_t max_slots) noexcept {
-        const std::size_t n = rx_ring_.peek_responses({rx_rsps_.get(), rx_ring_.size()});
-        if (n == 0) {
-            return false;
-        }
-        r = decode_rx_packet({rx_rsps_.get(), n}, rx_pkt_, max_slots);
-        return r.verdict != rx_verdict::incomplete;
-    }
-
-    void consume_rx(std::uint32_t n) noexcept { rx_ring_.consume_responses(n); }
 
     void append(packet::frame*& head, packet::frame*& tail, packet::frame& out,
                 const rx_slot_view& v) noexcept {
@@ -541,32 +546,46 @@ private:
         port_stats_.rx_bytes += f.pkt_len;
     }
 
-    /// Keeps the RX ring full of requests (with pages, for backend copy).
+    /// Keeps the RX ring full of requests (with pages, for backend copy), in bursts: one pool
+    /// allocation and one ring write per 64 slots.
     void refill() noexcept {
         const std::uint32_t mask = rx_ring_.size() - 1;
-        std::uint32_t posted = 0;
         const bool copy_here = res_.features.rx_copy == copy_side::frontend;
-        while (rx_ring_.free_requests() != 0) {
-            const std::uint32_t at = rx_ring_.req_prod_pvt();
-            rx_slot& s = rx_slots_[at & mask];
-            grant::grant_ref ref = 0;
+        std::uint32_t posted = 0;
+        for (std::uint32_t want = rx_ring_.free_requests(); want != 0;) {
+            const std::uint32_t chunk = std::min<std::uint32_t>(want, 64);
+            packet::frame bufs[64];
+            std::size_t n = chunk;
             if (!copy_here) {
-                packet::frame f;
-                if (pool_.alloc_burst({&f, 1}) != 1) {
-                    ++stats_.rx_no_buffers;
-                    ++port_stats_.rx_no_buffers;
-                    break;
+                n = pool_.alloc_burst({bufs, chunk});
+                if (n < chunk) {
+                    stats_.rx_no_buffers += chunk - n;
+                    port_stats_.rx_no_buffers += chunk - n;
                 }
-                ref = res_.grants->grant_access(res_.backend, frame_of(f.buffer), false);
-                if (ref == grant::invalid_ref) {
-                    pool_.free(f);
-                    ++stats_.rx_no_buffers;
-                    break;
-                }
-                s = {ref, f.buffer};
             }
-            (void)rx_ring_.put_request({static_cast<std::uint16_t>(at & mask), 0, ref});
-            ++posted;
+            rx_request reqs[64];
+            const std::uint32_t at = rx_ring_.req_prod_pvt();
+            std::size_t k = 0;
+            for (; k < n; ++k) {
+                const std::uint32_t slot = (at + static_cast<std::uint32_t>(k)) & mask;
+                grant::grant_ref ref = 0;
+                if (!copy_here) {
+                    ref = res_.grants->grant_access(res_.backend, frame_of(bufs[k].buffer), false);
+                    if (ref == grant::invalid_ref) {
+                        pool_.free_burst({bufs + k, n - k});
+                        ++stats_.rx_no_buffers;
+                        break;
+                    }
+                    rx_slots_[slot] = {ref, bufs[k].buffer};
+                }
+                reqs[k] = {static_cast<std::uint16_t>(slot), 0, ref};
+            }
+            (void)rx_ring_.put_requests({reqs, k});
+            posted += static_cast<std::uint32_t>(k);
+            if (k < chunk) {
+                break;
+            }
+            want -= chunk;
         }
         if (posted != 0) {
             stats_.rx_posted += posted;
@@ -598,7 +617,15 @@ private:
     std::unique_ptr<rx_slot[]> rx_slots_;
     std::unique_ptr<rx_response[]> rx_rsps_;
     std::unique_ptr<grant::grant_copy_op[]> ops_;
-    rx_packet rx_pkt_{};
+    static constexpr std::size_t rx_batch = 64;            ///< packets decoded per rx_burst
+    static constexpr std::uint32_t rx_batch_buffers = 256; ///< frontend copy: buffers per burst
+    std::unique_ptr<rx_packet[]> rx_pkts_ = std::make_unique<rx_packet[]>(rx_batch);
+    bool rx_ok_[rx_batch] = {};
+    std::uint32_t rx_first_buf_[rx_batch] = {};
+    std::uint32_t rx_nbuf_[rx_batch] = {};
+    std::uint32_t rx_first_op_[rx_batch] = {};
+    std::uint32_t rx_nops_[rx_batch] = {};
+    std::unique_ptr<packet::frame[]> rx_bufs_ = std::make_unique<packet::frame[]>(rx_batch_buffers);
     grant::grant_ref end_refs_[64];
     std::size_t nend_ = 0;
     std::uint64_t free_bufs_[64];
