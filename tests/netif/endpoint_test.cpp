@@ -1,11 +1,15 @@
 // netback and netfront together in one process: frames of every size cross both ways intact and
 // in order with either copy side; what each feature does when on and when off; the backend
 // queue's bound; buffers all come back.
+#include <atomic>
 #include <chrono>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "netif/endpoint_fixture.hpp"
 
@@ -108,5 +112,296 @@ INSTANTIATE_TEST_SUITE_P(CopySide, Endpoints,
                              return i.param == sn::copy_side::backend ? std::string("Backend")
                                                                       : std::string("Frontend");
                          });
+
+// ---- offloads ---------------------------------------------------------------------------
+
+/// A TCP/IPv4 packet with `payload` bytes of a pattern, as one frame of `pool` (a chain).
+sp::frame tcp_aggregate(sp::buffer_pool& pool, std::size_t payload, std::uint16_t mss,
+                        bool partial) {
+    std::vector<std::uint8_t> pl(payload);
+    sp::fill_stream_bytes(pl, 99, 0);
+    std::vector<std::uint8_t> pkt(payload + 100);
+    sp::tcp_spec tcp;
+    tcp.seq = 1000;
+    const std::size_t len = sp::build_tcp(pkt, {}, {}, tcp, pl);
+    pkt.resize(len);
+    sp::frame f = make_chain(pool, pkt);
+    const auto parsed = sp::parse(f.bytes(), f.pkt_len);
+    if (partial) {
+        sp::set_partial_checksum(f.bytes(), parsed, f.offload);
+    } else {
+        f.offload.csum = sp::csum_state::verified;
+    }
+    if (payload > mss) {
+        f.offload.gso = sp::gso_type::tcpv4;
+        f.offload.gso_size = mss;
+        (void)sp::complete_offload_metadata(parsed, f.offload);
+    }
+    return f;
+}
+
+/// The TCP payload carried by a linear or chained frame.
+std::vector<std::uint8_t> tcp_payload(const sp::frame& f) {
+    const auto b = bytes_of(f);
+    const auto p = sp::parse(b);
+    return {b.begin() + p.payload_offset, b.begin() + static_cast<std::ptrdiff_t>(p.l3_end)};
+}
+
+std::vector<sp::frame> deliver_all(sn::backend<none>& back, sn::frontend& front,
+                                   std::vector<sp::frame> in) {
+    auto& bq = back.queue(0);
+    EXPECT_EQ(bq.tx_burst(in), in.size());
+    std::vector<sp::frame> got;
+    std::vector<sp::frame> burst(64);
+    for (int i = 0; i < 100 && bq.has_rx_backlog(); ++i) {
+        bq.deliver(now());
+        const std::size_t n = front.queue(0).rx_burst(burst);
+        got.insert(got.end(), burst.begin(), burst.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    const std::size_t n = front.queue(0).rx_burst(burst);
+    got.insert(got.end(), burst.begin(), burst.begin() + static_cast<std::ptrdiff_t>(n));
+    return got;
+}
+
+TEST(EndpointOffloads, AnAggregateReachesAGsoGuestWholeWithItsMetadata) {
+    splitnet::test::driver_domain_memory<none> dd;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::backend));
+    ASSERT_TRUE(back->features().rx_gso_tcpv4);
+    sp::frame agg = tcp_aggregate(dd.mem.pool(), 30000, 1448, true);
+    const auto want = tcp_payload(agg);
+    const auto got = deliver_all(*back, *front, {agg});
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_EQ(got[0].offload.gso, sp::gso_type::tcpv4);
+    EXPECT_EQ(got[0].offload.gso_size, 1448);
+    EXPECT_EQ(got[0].offload.csum, sp::csum_state::partial);
+    EXPECT_EQ(got[0].offload.csum_start, 34) << "located from the headers";
+    EXPECT_EQ(got[0].offload.gso_segs, (30000 + 1447) / 1448);
+    EXPECT_EQ(tcp_payload(got[0]), want);
+    EXPECT_EQ(back->queue(0).queue_stats().rx_slots, 8U + 1U) << "8 whole pages plus the extra";
+    front->pool().free_burst(got);
+}
+
+TEST(EndpointOffloads, AGuestWithoutGsoGetsValidSegmentsWithFullChecksums) {
+    splitnet::test::driver_domain_memory<none> dd;
+    auto cfg = front_config(sn::copy_side::backend);
+    cfg.request.gso_tcpv4 = cfg.request.gso_tcpv6 = false;
+    cfg.request.no_csum_offload = true;
+    auto [back, front] = splitnet::test::connect_pair(dd.params, cfg);
+    ASSERT_FALSE(back->features().rx_gso_tcpv4);
+    ASSERT_FALSE(back->features().rx_csum_ipv4);
+    sp::frame agg = tcp_aggregate(dd.mem.pool(), 30000, 1448, true);
+    const auto want = tcp_payload(agg);
+    auto got = deliver_all(*back, *front, {agg});
+    ASSERT_EQ(got.size(), (30000U + 1447U) / 1448U);
+    std::vector<std::uint8_t> joined;
+    for (const auto& f : got) {
+        EXPECT_FALSE(f.offload.is_gso());
+        EXPECT_NE(f.offload.csum, sp::csum_state::partial);
+        const auto b = bytes_of(f);
+        const auto p = sp::parse(b);
+        ASSERT_TRUE(p.ok());
+        EXPECT_TRUE(sp::ipv4_header_checksum_ok(b, p));
+        EXPECT_TRUE(sp::l4_checksum_ok(b, p)) << "completed in software for this guest";
+        const auto pl = tcp_payload(f);
+        joined.insert(joined.end(), pl.begin(), pl.end());
+    }
+    EXPECT_EQ(joined, want);
+    EXPECT_EQ(back->queue(0).queue_stats().rx_segmented, 1U);
+    // A partial checksum on a plain packet is completed too.
+    sp::frame small = tcp_aggregate(dd.mem.pool(), 500, 1448, true);
+    auto one = deliver_all(*back, *front, {small});
+    ASSERT_EQ(one.size(), 1U);
+    const auto b = bytes_of(one[0]);
+    EXPECT_TRUE(sp::l4_checksum_ok(b, sp::parse(b)));
+    front->pool().free_burst(got);
+    front->pool().free_burst(one);
+}
+
+TEST(EndpointOffloads, GuestTsoFramesArriveAsAggregatesOnlyWhenTheBackEndOffersGso) {
+    for (bool offered : {true, false}) {
+        splitnet::test::driver_domain_memory<none> dd;
+        dd.params.offer.gso_tcpv4 = dd.params.offer.gso_tcpv6 = offered;
+        auto [back, front] =
+            splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::backend));
+        EXPECT_EQ(front->queue(0).caps().tx_gso_tcp, offered);
+        sp::frame tso = tcp_aggregate(front->pool(), 20000, 1448, true);
+        const auto want = tcp_payload(tso);
+        std::vector<sp::frame> in{tso};
+        EXPECT_EQ(front->queue(0).tx_burst(in), 1U);
+        std::vector<sp::frame> out(8);
+        const std::size_t n = back->queue(0).rx_burst(out);
+        if (offered) {
+            ASSERT_EQ(n, 1U);
+            EXPECT_EQ(out[0].offload.gso, sp::gso_type::tcpv4);
+            EXPECT_EQ(out[0].offload.gso_size, 1448);
+            EXPECT_EQ(out[0].offload.hdr_len, 54);
+            EXPECT_EQ(tcp_payload(out[0]), want);
+            dd.mem.pool().free_burst({out.data(), n});
+        } else {
+            EXPECT_EQ(n, 0U) << "the front end refuses what it did not negotiate";
+            EXPECT_EQ(front->queue(0).queue_stats().tx_errors, 1U);
+        }
+        front.reset();
+        back.reset();
+        EXPECT_EQ(dd.mem.pool().available(), dd.mem.pool().capacity());
+    }
+}
+
+// ---- the backend queue's bound ---------------------------------------------------------------
+
+TEST(EndpointQueue, AFullBackendQueueTakesWhatFitsAndCountsTheRest) {
+    splitnet::test::driver_domain_memory<none> dd;
+    dd.params.queue.rx_queue_len = 8;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::backend));
+    auto& bq = back->queue(0);
+    std::vector<sp::frame> in;
+    for (int i = 0; i < 100; ++i) {
+        in.push_back(make_chain(dd.mem.pool(), numbered_frame(static_cast<std::uint64_t>(i), 200)));
+    }
+    const std::size_t took = bq.tx_burst(in);
+    EXPECT_EQ(took, 8U);
+    EXPECT_EQ(bq.queue_drops(), 92U);
+    dd.mem.pool().free_burst({in.data() + took, in.size() - took});
+    std::vector<sp::frame> burst(64);
+    bq.deliver(now());
+    const std::size_t n = front->queue(0).rx_burst(burst);
+    ASSERT_EQ(n, 8U);
+    for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_EQ(check_numbered(bytes_of(burst[i])), static_cast<std::int64_t>(i));
+    }
+    front->pool().free_burst({burst.data(), n});
+    // Frames still queued when the front end leaves are reclaimed with the backend.
+    for (int i = 0; i < 8; ++i) {
+        sp::frame f = make_chain(dd.mem.pool(), numbered_frame(0, 3000));
+        EXPECT_EQ(bq.tx_burst({&f, 1}), 1U);
+    }
+    front.reset();
+    back.reset();
+    EXPECT_EQ(dd.mem.pool().available(), dd.mem.pool().capacity());
+}
+
+// ---- notifications -----------------------------------------------------------------------------
+
+TEST(EndpointNotify, ModerationBatchesRxNotificationsAndTheTimerFlushesTheRest) {
+    using fixed = splitnet::coalesce::moderation::fixed<16, 50>;
+    splitnet::test::driver_domain_memory<fixed> dd;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::backend));
+    auto& bq = back->queue(0);
+    auto& fq = front->queue(0);
+    const auto t0 = now();
+    EXPECT_FALSE(fq.prepare_to_sleep()) << "nothing yet: the front end arms its event index";
+    std::vector<sp::frame> burst(64);
+    std::size_t received = 0;
+    for (int round = 0; round < 20; ++round) {
+        std::vector<sp::frame> in;
+        for (int i = 0; i < 8; ++i) {
+            in.push_back(make_chain(dd.mem.pool(), numbered_frame(0, 100)));
+        }
+        ASSERT_EQ(bq.tx_burst(in), in.size());
+        bq.deliver(t0);
+        // The front end only looks when notified (it would sleep otherwise).
+        eventfd_t kicks = 0;
+        if (::eventfd_read(fq.rx_event_fd(), &kicks) == 0) {
+            const std::size_t n = fq.rx_burst(burst);
+            received += n;
+            front->pool().free_burst({burst.data(), n});
+            EXPECT_FALSE(fq.prepare_to_sleep());
+        }
+    }
+    EXPECT_EQ(received, 160U);
+    EXPECT_EQ(bq.queue_stats().rx_notifications, 10U) << "160 packets, one kick per 16";
+    // Fewer than 16 waiting: only the timer notifies, once the timeout has passed.
+    std::vector<sp::frame> few{make_chain(dd.mem.pool(), numbered_frame(0, 100))};
+    ASSERT_EQ(bq.tx_burst(few), 1U);
+    const auto before = bq.queue_stats().rx_notifications;
+    bq.deliver(t0);
+    bq.on_timer(t0 + std::chrono::microseconds(10));
+    EXPECT_EQ(bq.queue_stats().rx_notifications, before) << "not due yet";
+    EXPECT_NE(bq.next_deadline(), splitnet::coalesce::never);
+    bq.on_timer(t0 + std::chrono::microseconds(60));
+    EXPECT_EQ(bq.queue_stats().rx_notifications, before + 1);
+    EXPECT_EQ(bq.next_deadline(), splitnet::coalesce::never);
+}
+
+// ---- several queues, several front ends ------------------------------------------------------
+
+TEST(EndpointQueues, EachQueueCarriesItsOwnTrafficAndDoorbells) {
+    splitnet::test::driver_domain_memory<none> dd;
+    auto cfg = front_config(sn::copy_side::backend, 3);
+    auto [back, front] = splitnet::test::connect_pair(dd.params, cfg);
+    ASSERT_EQ(back->queue_count(), 3U);
+    ASSERT_EQ(front->queue_count(), 3U);
+    for (std::uint32_t q = 0; q < 3; ++q) {
+        EXPECT_NE(back->queue(q).tx_kick_fd(), back->queue(q).rx_kick_fd()) << "split channels";
+        std::vector<sp::frame> in{make_chain(front->pool(), numbered_frame(q, 300))};
+        ASSERT_EQ(front->queue(q).tx_burst(in), 1U);
+        std::uint64_t kicks = 0;
+        EXPECT_EQ(::eventfd_read(back->queue(q).tx_kick_fd(), &kicks), 0) << "queue " << q;
+        for (std::uint32_t other = 0; other < 3; ++other) {
+            std::vector<sp::frame> out(4);
+            const std::size_t n = back->queue(other).rx_burst(out);
+            EXPECT_EQ(n, other == q ? 1U : 0U);
+            if (n == 1) {
+                EXPECT_EQ(check_numbered(bytes_of(out[0])), q);
+            }
+            dd.mem.pool().free_burst({out.data(), n});
+        }
+    }
+}
+
+TEST(EndpointQueues, WithoutSplitChannelsOneDoorbellServesBothRings) {
+    splitnet::test::driver_domain_memory<none> dd;
+    dd.params.offer.split_event_channels = false;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::backend));
+    EXPECT_FALSE(back->features().split_event_channels);
+    EXPECT_EQ(back->queue(0).tx_kick_fd(), back->queue(0).rx_kick_fd());
+    EXPECT_EQ(front->queue(0).rx_event_fd(), front->queue(0).tx_event_fd());
+    std::vector<sp::frame> in{make_chain(front->pool(), numbered_frame(5, 300))};
+    ASSERT_EQ(front->queue(0).tx_burst(in), 1U);
+    std::vector<sp::frame> out(4);
+    ASSERT_EQ(back->queue(0).rx_burst(out), 1U);
+    dd.mem.pool().free_burst({out.data(), 1});
+}
+
+TEST(EndpointAcceptor, ServesSeveralFrontEndsAndRefusesWhatItCannotServe) {
+    splitnet::test::driver_domain_memory<none> dd;
+    const std::string path = "/tmp/splitnet-acceptor-" + std::to_string(::getpid());
+    sn::backend_acceptor<none> acceptor(path, dd.params);
+    std::vector<std::unique_ptr<sn::backend<none>>> backs;
+    std::atomic<bool> stop{false};
+    std::thread control([&] {
+        while (!stop.load()) {
+            acceptor.step();
+            while (auto b = acceptor.take_connected()) {
+                backs.push_back(std::move(b));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    });
+    auto f1 = sn::frontend::connect(path, front_config(sn::copy_side::backend));
+    auto f2 = sn::frontend::connect(path, front_config(sn::copy_side::frontend));
+    auto too_many = front_config(sn::copy_side::backend, 9);
+    try {
+        (void)sn::frontend::connect(path, too_many);
+        ADD_FAILURE() << "9 queues were accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("at most"), std::string::npos) << e.what();
+    }
+    stop = true;
+    control.join();
+    ASSERT_EQ(backs.size(), 2U);
+    EXPECT_NE(f1->hello().frontend_id, f2->hello().frontend_id) << "each gets its own id";
+    EXPECT_EQ(backs[0]->frontend_id(), f1->hello().frontend_id);
+    EXPECT_EQ(backs[1]->features().rx_copy, sn::copy_side::frontend);
+    EXPECT_EQ(backs[0]->mac(), f1->mac());
+    f1.reset();
+    EXPECT_FALSE(backs[0]->poll_control());
+    EXPECT_NE(backs[0]->disconnect_reason().find("closed"), std::string::npos);
+    EXPECT_TRUE(backs[1]->poll_control());
+}
 
 } // namespace

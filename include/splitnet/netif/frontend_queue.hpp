@@ -213,6 +213,7 @@ public:
 
 private:
     static constexpr std::uint32_t page = page_bytes;
+    static constexpr std::uint32_t reclaim_threshold = 32;
 
     struct tx_slot {
         grant::grant_ref ref = grant::invalid_ref;
@@ -323,6 +324,10 @@ private:
         if (nend_ != 0) {
             (void)res_.grants->end_access_burst({end_refs_, nend_});
             nend_ = 0;
+            // Ends that waited for a copy batch of the back end's: free them once it moved on.
+            if (res_.grants->pending() >= reclaim_threshold) {
+                res_.grants->reclaim();
+            }
         }
         if (nfree_ != 0) {
             pool_.free_addresses({free_bufs_, nfree_});
