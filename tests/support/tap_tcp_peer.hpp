@@ -91,6 +91,32 @@ public:
 
     [[nodiscard]] std::uint32_t window() const noexcept { return window_; }
 
+    /// Receives `total` stream bytes (stream_byte(seed, offset)) that the kernel sends on the
+    /// connection, acking each in-order frame; `seen` is called with every data frame as the
+    /// TAP delivered it (a TSO frame with its GSO metadata, say). False on timeout, or when a
+    /// byte is not the stream's.
+    bool receive_stream(std::uint64_t total, std::uint32_t seed, const sender& send,
+                        const std::function<void(const packet::frame&)>& seen) {
+        recv_seed_ = seed;
+        recv_base_ = rcv_nxt_;
+        on_data_ = seen;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        std::uint32_t acked = rcv_nxt_;
+        while (rcv_nxt_ - recv_base_ < total && !recv_bad_) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return false;
+            }
+            poll_once();
+            if (rcv_nxt_ != acked) {
+                std::vector<packet::frame> f{make(packet::tcp_flag::ack, {}, false)};
+                send(f);
+                acked = rcv_nxt_;
+            }
+        }
+        on_data_ = nullptr;
+        return !recv_bad_;
+    }
+
     /// Reads what the kernel sent (ACKs, SYN-ACK) for up to 10 ms; true if anything arrived.
     bool poll_once() {
         packet::frame rx[32];
@@ -130,6 +156,16 @@ private:
             snd_una_ = th.ack_seq();
         }
         window_ = th.window();
+        if (on_data_ && p.payload_len() != 0) {
+            if (th.seq() != rcv_nxt_) {
+                return; // out of order: the next ack repeats rcv_nxt
+            }
+            on_data_(f);
+            const std::uint64_t at = rcv_nxt_ - recv_base_;
+            for (std::uint32_t i = 0; i < p.payload_len(); ++i) {
+                recv_bad_ |= b[p.payload_offset + i] != packet::stream_byte(recv_seed_, at + i);
+            }
+        }
         if (p.payload_len() != 0 || (th.flags() & packet::tcp_flag::fin) != 0) {
             rcv_nxt_ =
                 th.seq() + p.payload_len() + ((th.flags() & packet::tcp_flag::fin) != 0 ? 1 : 0);
@@ -172,6 +208,10 @@ private:
     std::uint32_t window_ = 0;
     std::uint16_t ip_id_ = 1;
     bool established_ = false;
+    std::uint32_t recv_seed_ = 0;
+    std::uint32_t recv_base_ = 0;
+    bool recv_bad_ = false;
+    std::function<void(const packet::frame&)> on_data_;
 };
 
 } // namespace splitnet::test
