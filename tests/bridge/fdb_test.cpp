@@ -1,12 +1,15 @@
 // fdb: learning, refresh, moves, static entries, ageing, per-port and global limits with fair
 // eviction, flushing, configuration errors; a differential test against an oracle built on
 // std::unordered_map and std::list, driven by random operation sequences with fixed seeds; and
-// the MAC flooding attack (one port sends 1M random source MACs).
+// the MAC flooding attack (one port sends 1M random source MACs); the located entry points
+// (hash once, then learn or look up) against the plain calls on a twin table.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <list>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +54,99 @@ TEST(Fdb, LearnLookupRefreshMove) {
     EXPECT_EQ(f.port_entries(4), 1U);
     EXPECT_EQ(f.learn(key(2), 8, 0), br::learn_status::refused_port);
     EXPECT_EQ(f.learn(br::mac_key{}, 1, 0), br::learn_status::refused_port);
+}
+
+TEST(Fdb, InvalidKeysMatchNothingNotEvenAnEmptySlot) {
+    // An empty slot holds key 0: probing for mac_key{} must not find it (it once removed an
+    // "entry" there and broke port 0's learn list).
+    br::fdb<> f(small());
+    ASSERT_EQ(f.learn(key(1), 0, 0), br::learn_status::learned);
+    EXPECT_FALSE(f.lookup(br::mac_key{}).found());
+    EXPECT_FALSE(f.lookup_at(br::mac_key{}, f.locate(br::mac_key{})).found());
+    EXPECT_FALSE(f.writer_lookup_at(br::mac_key{}, f.locate(br::mac_key{})).found());
+    EXPECT_FALSE(f.remove(br::mac_key{}));
+    const br::learn_request r{br::mac_key{}, 0};
+    br::learn_status st{};
+    EXPECT_EQ(f.refresh_burst({&r, 1}, 0, {&st, 1}), 1U);
+    EXPECT_EQ(st, br::learn_status::needs_writer);
+    br::fdb_result res{};
+    const br::mac_key none{};
+    EXPECT_EQ(f.lookup_burst({&none, 1}, {&res, 1}), 0U);
+    EXPECT_FALSE(res.found());
+    EXPECT_EQ(f.size(), 1U);
+    EXPECT_EQ(f.port_entries(0), 1U);
+    EXPECT_EQ(f.flush_port(0), 1U);
+}
+
+static_assert(br::hashed_fdb_table<br::fdb<>>);
+
+TEST(Fdb, LocatedEntryPointsMatchThePlainCalls) {
+    // Two tables with the same seed, one driven through locate / get_locator and the *_at
+    // calls, the other through learn / lookup / refresh_burst: every status, result, counter
+    // and entry must agree, through learning, moves, statics, evictions at the limits (a
+    // small table) and collision chains, and with keys that are not valid.
+    auto c = small(48);
+    c.port_limit = 10;
+    c.tick_ns = 1;
+    c.ageing_time_ns = 1000;
+    br::fdb<> a(c);
+    br::fdb<> b(c);
+    std::mt19937_64 rng(11);
+    const auto loc = a.get_locator();
+    std::uint64_t now = 0;
+    for (int i = 0; i < 20000; ++i) {
+        const br::mac_key k = rng() % 97 == 0
+                                  ? br::mac_key{}
+                                  : key(rng() % 120, static_cast<std::uint16_t>(rng() % 2));
+        const auto port = static_cast<br::port_id>(rng() % 9); // 8 is not a port
+        now += rng() % 3;
+        switch (rng() % 6) {
+        case 0:
+        case 1: {
+            const std::uint16_t tick = a.writer_tick(now);
+            ASSERT_EQ(tick, a.tick_of(now));
+            const auto h = rng() % 2 == 0 ? a.locate(k) : loc(k);
+            ASSERT_EQ(a.learn_at(k, h, port, tick), b.learn(k, port, now)) << i;
+            break;
+        }
+        case 2:
+            ASSERT_EQ(a.lookup_at(k, a.locate(k)), b.lookup(k)) << i;
+            ASSERT_EQ(a.writer_lookup_at(k, loc(k)), b.lookup(k)) << i;
+            break;
+        case 3: {
+            const br::learn_request r{k, port};
+            br::learn_status st{};
+            (void)b.refresh_burst({&r, 1}, now, {&st, 1});
+            ASSERT_EQ(a.refresh_at(k, loc(k), port, a.tick_of(now)), st) << i;
+            break;
+        }
+        case 4:
+            if (rng() % 8 == 0) {
+                ASSERT_EQ(a.add_static(k, port), b.add_static(k, port)) << i;
+            }
+            break;
+        default:
+            if (rng() % 16 == 0) {
+                ASSERT_EQ(a.remove(k), b.remove(k)) << i;
+            }
+            break;
+        }
+    }
+    EXPECT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(&a.stats(), &b.stats(), sizeof(br::fdb_stats)), 0);
+    EXPECT_GT(a.stats().evicted_port_limit + a.stats().evicted_table_full, 0U);
+    EXPECT_GT(a.stats().moved, 0U);
+    std::vector<std::tuple<std::uint64_t, br::port_id, std::uint16_t, std::uint16_t>> ea;
+    std::vector<std::tuple<std::uint64_t, br::port_id, std::uint16_t, std::uint16_t>> eb;
+    a.for_each([&](br::mac_key k, br::fdb_result r, std::uint16_t st) {
+        ea.emplace_back(k.value, r.port, r.flags, st);
+    });
+    b.for_each([&](br::mac_key k, br::fdb_result r, std::uint16_t st) {
+        eb.emplace_back(k.value, r.port, r.flags, st);
+    });
+    std::sort(ea.begin(), ea.end());
+    std::sort(eb.begin(), eb.end());
+    EXPECT_EQ(ea, eb);
 }
 
 TEST(Fdb, StaticEntriesNeverAgeMoveOrGetEvicted) {

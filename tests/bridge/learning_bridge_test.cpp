@@ -2,17 +2,21 @@
 // unicast, per-port flood flags, never back to the ingress port), drops by reason, port
 // isolation, anti-spoofing, 802.1Q membership and tagging, LRO-aware egress (aggregates kept
 // whole, marked for resegmentation only on ports that cannot take them), the ownership
-// invariants of port_bursts, and a differential test against a reference bridge written with
-// std::unordered_map over random port configurations and traffic.
+// invariants of port_bursts, a differential test against a reference bridge written with
+// std::unordered_map over random port configurations and traffic, and one of the specialised
+// loop against the general loop (bridge_config::specialise off) over random traffic.
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <ostream>
 #include <random>
 #include <set>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -400,6 +404,29 @@ TEST(LearningBridge, AggregatesCrossWholeAndAreResegmentedOnlyWhereNeeded) {
     check_ownership(out, t.frames());
 }
 
+TEST(LearningBridge, RefusedLearnsAreCountedInBurstsThatLearnNothing) {
+    // A source held by a static entry on another port is refused; the burst learns nothing
+    // else, and the refusal still counts (it once did only beside a learn or a move).
+    for (const bool specialise : {true, false}) {
+        auto c = config();
+        c.specialise = specialise;
+        br::learning_bridge<> b(c);
+        b.configure_port(0, {});
+        b.configure_port(1, {});
+        ASSERT_TRUE(b.add_static(mac(1), 0, 1));
+        br::port_bursts out(8, 64);
+        traffic t;
+        t.add(0, mac(2), mac(1)); // mac(2) unknown: flooded to 1
+        t.add(0, mac(2), mac(1));
+        ASSERT_EQ(b.forward_burst(t.frames(), out, 0), 2U);
+        EXPECT_EQ(b.stats().learn_refused, 1U) << "a repeat of the same source is learned once";
+        EXPECT_EQ(b.stats().learned, 0U);
+        EXPECT_EQ(b.fdb().stats().refused_static, 1U);
+        EXPECT_EQ(b.fdb().lookup(br::mac_key::make(mac(1))).port, 1);
+        check_ownership(out, t.frames());
+    }
+}
+
 TEST(LearningBridge, BurstCapacityAndConfigurationErrors) {
     br::learning_bridge<> b(config());
     b.configure_port(0, {});
@@ -687,3 +714,338 @@ TEST_P(BridgeOracle, RandomConfigurationsAndTrafficMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, BridgeOracle, ::testing::Range<std::uint64_t>(1, 13));
+
+// ---- the specialised loop against the general loop ------------------------------------------
+// Two bridges configured alike, one with bridge_config::specialise off, forward the same random
+// bursts: every output (bursts entry by entry and in order, active ports in order, drops,
+// references, deferred learn requests), every counter and the FDB's contents must agree. The
+// traffic is mostly what the specialised loop takes (bursts from one port, known hosts, small
+// frames), with the rest mixed in at rates that put some in many bursts: floods, oversized
+// frames and aggregates, moves, unknown hosts, drops of every kind, mixed-port bursts, bursts
+// longer than a chunk, learning under tight limits (evictions change the table mid-burst),
+// ports above 64 (no fast emission), isolation and anti-spoofing.
+
+namespace {
+
+struct fast_case {
+    std::uint64_t seed;
+    br::learn_mode mode;
+    bool tight;          ///< a small FDB with port limits: learning evicts
+    bool wide;           ///< ports above 64 configured too
+    bool steady = false; ///< plain ports, settled hosts, clean bursts to other ports (the bench)
+    bool large = false;  ///< a table too large for the cache: the loop prefetches buckets
+};
+
+std::ostream& operator<<(std::ostream& os, const fast_case& c) {
+    return os << "seed " << c.seed << (c.mode == br::learn_mode::direct ? " direct" : " deferred")
+              << (c.tight ? " tight" : "") << (c.wide ? " wide" : "") << (c.steady ? " steady" : "")
+              << (c.large ? " large" : "");
+}
+
+/// Everything a burst produced, with frames named by their index in the input.
+struct burst_result {
+    std::vector<br::port_id> active;
+    std::vector<std::vector<std::tuple<std::ptrdiff_t, std::uint16_t, br::egress_tag, bool>>>
+        entries;
+    std::vector<std::uint32_t> segments;
+    std::vector<std::ptrdiff_t> dropped;
+    std::vector<std::uint16_t> refs;
+    std::vector<std::pair<std::uint64_t, br::port_id>> learn;
+    bool operator==(const burst_result&) const = default;
+};
+
+void PrintTo(const burst_result& r, std::ostream* os) {
+    *os << "active";
+    for (std::size_t k = 0; k < r.active.size(); ++k) {
+        *os << " " << r.active[k] << ":[";
+        for (const auto& [i, tci, tag, seg] : r.entries[k]) {
+            *os << " " << i << (seg ? "s" : "") << (tag != br::egress_tag::as_is ? "t" : "");
+        }
+        *os << " ]/" << r.segments[k];
+    }
+    *os << " dropped";
+    for (const auto d : r.dropped) {
+        *os << " " << d;
+    }
+    *os << " refs";
+    for (const auto x : r.refs) {
+        *os << " " << x;
+    }
+    *os << " learn " << r.learn.size();
+}
+
+burst_result result_of(const br::port_bursts& out, const sp::frame* base) {
+    burst_result r;
+    for (const br::port_id p : out.active_ports()) {
+        r.active.push_back(p);
+        auto& e = r.entries.emplace_back();
+        for (const auto& x : out.port(p)) {
+            e.emplace_back(x.frame - base, x.vlan_tci, x.tag, x.segment);
+        }
+        r.segments.push_back(out.segment_count(p));
+    }
+    for (const sp::frame* d : out.dropped()) {
+        r.dropped.push_back(d - base);
+    }
+    r.refs.assign(out.references().begin(), out.references().end());
+    for (const auto& l : out.learn_requests()) {
+        r.learn.emplace_back(l.key.value, l.port);
+    }
+    return r;
+}
+
+/// Counter structs (all std::uint64_t) compared field by field; the message names the fields
+/// (by index) that differ.
+template <class T>
+::testing::AssertionResult same_counters(const T& a, const T& b) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % sizeof(std::uint64_t) == 0);
+    std::array<std::uint64_t, sizeof(T) / sizeof(std::uint64_t)> x{};
+    std::array<std::uint64_t, sizeof(T) / sizeof(std::uint64_t)> y{};
+    std::memcpy(x.data(), &a, sizeof(T));
+    std::memcpy(y.data(), &b, sizeof(T));
+    if (x == y) {
+        return ::testing::AssertionSuccess();
+    }
+    auto r = ::testing::AssertionFailure();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        if (x[i] != y[i]) {
+            r << "field " << i << ": " << x[i] << " vs " << y[i] << "; ";
+        }
+    }
+    return r;
+}
+
+using fdb_entries =
+    std::vector<std::tuple<std::uint64_t, br::port_id, std::uint16_t, std::uint16_t>>;
+fdb_entries entries_of(const br::fdb<>& f) {
+    fdb_entries e;
+    f.for_each([&](br::mac_key k, br::fdb_result r, std::uint16_t stamp) {
+        e.emplace_back(k.value, r.port, r.flags, stamp);
+    });
+    std::sort(e.begin(), e.end());
+    return e;
+}
+
+} // namespace
+
+class SpecialisedLoop : public ::testing::TestWithParam<fast_case> {};
+
+TEST_P(SpecialisedLoop, MatchesTheGeneralLoopOnRandomTraffic) {
+    const fast_case c = GetParam();
+    std::mt19937_64 rng(c.seed);
+    const auto pick = [&](std::uint64_t n) {
+        return rng() % n;
+    };
+    const br::port_id max_ports = c.wide ? 72 : 8;
+    std::vector<br::port_id> ids{0, 1, 2, 3, 4, 5};
+    if (c.wide) {
+        ids.insert(ids.end(), {64, 65, 70});
+    }
+    br::fdb_config fc;
+    fc.capacity = c.tight ? 24 : c.large ? 16384 : 1024;
+    fc.port_limit = c.tight ? 6 : 0;
+    fc.max_ports = max_ports;
+    fc.hash_seed = c.seed * 7 + 3;
+    fc.tick_ns = 1000;
+    fc.ageing_time_ns = 50 * fc.tick_ns;
+    br::bridge_config bc;
+    bc.max_ports = max_ports;
+    bc.learning = c.mode;
+    bc.fdb = fc;
+    // Deferred: each bridge over an FDB of its own, whose writer is this test.
+    br::fdb<> shared_fast(fc);
+    br::fdb<> shared_general(fc);
+    std::unique_ptr<br::learning_bridge<>> fast;
+    std::unique_ptr<br::learning_bridge<>> general;
+    bc.specialise = true;
+    fast = c.mode == br::learn_mode::direct
+               ? std::make_unique<br::learning_bridge<>>(bc)
+               : std::make_unique<br::learning_bridge<>>(bc, shared_fast);
+    bc.specialise = false;
+    general = c.mode == br::learn_mode::direct
+                  ? std::make_unique<br::learning_bridge<>>(bc)
+                  : std::make_unique<br::learning_bridge<>>(bc, shared_general);
+    br::fdb<>& fast_fdb = fast->fdb();
+    br::fdb<>& general_fdb = general->fdb();
+
+    // 40 hosts, each behind a port; ports with anti-spoofing allow their own hosts only.
+    constexpr std::size_t n_hosts = 40;
+    std::vector<br::port_id> home(n_hosts);
+    for (auto& h : home) {
+        h = ids[pick(ids.size())];
+    }
+    const auto host_mac = [](std::size_t h) {
+        return sp::mac_address{{0x02, 0x00, 0x5e, 0x10, static_cast<std::uint8_t>(h >> 8),
+                                static_cast<std::uint8_t>(h)}};
+    };
+    for (const br::port_id p : ids) {
+        br::port_config pc;
+        pc.flags = br::port_flag::defaults;
+        if (c.steady) {
+            fast->configure_port(p, pc);
+            general->configure_port(p, pc);
+            continue;
+        }
+        if (pick(12) == 0) {
+            pc.flags &= ~br::port_flag::learning;
+        }
+        if (pick(6) == 0) {
+            pc.flags &= ~br::port_flag::flood_unknown;
+        }
+        pc.flags |= pick(4) == 0 ? br::port_flag::isolated : 0U;
+        pc.flags |= pick(2) == 0 ? br::port_flag::gso_tcpv4 : 0U;
+        pc.mtu = pick(4) == 0 ? 9000 : 1500;
+        if (pick(5) == 0) {
+            for (std::size_t h = 0; h < n_hosts && pc.allowed_src.size() < br::max_allowed_macs;
+                 ++h) {
+                if (home[h] == p) {
+                    pc.allowed_src.push_back(host_mac(h));
+                }
+            }
+        }
+        fast->configure_port(p, pc);
+        general->configure_port(p, pc);
+    }
+
+    br::port_bursts out_fast(max_ports, 96);
+    br::port_bursts out_general(max_ports, 96);
+    traffic t;
+    std::uint64_t now = 0;
+    std::vector<br::learn_status> st(96);
+    std::uint64_t frames = 0;
+    for (int round = 0; round < 400; ++round) {
+        t.clear();
+        const std::size_t n = pick(8) == 0 ? 65 + pick(32) : 1 + pick(64);
+        const bool clean = c.steady || pick(2) == 0; // only what the specialised loop takes
+        const bool pure = c.steady || (clean && pick(2) == 0); // to other ports only
+        const bool mixed = !clean && pick(5) == 0;
+        const br::port_id burst_port = ids[pick(ids.size())];
+        for (std::size_t i = 0; i < n; ++i) {
+            br::port_id in = mixed ? ids[pick(ids.size())] : burst_port;
+            // The source: a host of this port, or (sometimes) one that moves here.
+            std::size_t s = pick(n_hosts);
+            for (int tries = 0; tries < (clean ? 64 : 8) && home[s] != in; ++tries) {
+                s = pick(n_hosts);
+            }
+            if (home[s] != in && (c.steady ? true : pick(clean ? 1 : 4) == 0)) {
+                home[s] = in; // the host moved
+            }
+            sp::mac_address src = host_mac(s);
+            std::size_t d_host = pick(n_hosts);
+            for (int tries = 0; pure && tries < 64 && home[d_host] == in; ++tries) {
+                d_host = pick(n_hosts);
+            }
+            sp::mac_address dst = host_mac(d_host);
+            int tag = -1;
+            std::uint32_t len = 60;
+            bool gso = false;
+            if (!clean) {
+                const std::uint64_t d = pick(100);
+                if (d < 3) {
+                    dst = bcast;
+                } else if (d < 5) {
+                    dst = mcast;
+                } else if (d < 6) {
+                    dst = stp;
+                } else if (d < 12) {
+                    dst = host_mac(100 + pick(50)); // unknown
+                }
+                const std::uint64_t x = pick(200);
+                if (x < 2) {
+                    src = mcast;
+                } else if (x < 3) {
+                    src = sp::mac_address{};
+                } else if (x < 6) {
+                    in = static_cast<br::port_id>(pick(2) == 0 ? 7 : max_ports + 1); // unset
+                } else if (x < 9) {
+                    src = host_mac(pick(n_hosts)); // maybe spoofed
+                }
+                const std::uint64_t l = pick(20);
+                if (l == 0) {
+                    len = 1514;
+                } else if (l == 1) {
+                    len = 3000;
+                } else if (l == 2) {
+                    gso = true;
+                } else if (l == 3) {
+                    tag = static_cast<int>(pick(4096));
+                    len = 1518;
+                }
+            } else if (pick(3) == 0 && i > 0) {
+                // Trains: repeat the previous frame's addresses.
+                std::memcpy(dst.bytes.data(), t.frames()[i - 1].data, 6);
+                std::memcpy(src.bytes.data(), t.frames()[i - 1].data + 6, 6);
+                in = t.frames()[i - 1].port;
+            }
+            sp::frame& f = t.add(in, dst, src, tag, len);
+            if (gso) {
+                f.offload.gso = pick(2) == 0 ? sp::gso_type::tcpv4 : sp::gso_type::tcpv6;
+                f.offload.gso_size = 1448;
+                f.offload.hdr_len = 66;
+                f.pkt_len = 20000;
+            }
+            if (!clean && pick(300) == 0) {
+                f.data_len = 13; // runt
+            }
+        }
+        const std::size_t done_f = fast->forward_burst(t.frames(), out_fast, now);
+        const std::size_t done_g = general->forward_burst(t.frames(), out_general, now);
+        ASSERT_EQ(done_f, done_g);
+        ASSERT_EQ(result_of(out_fast, t.frames().data()), result_of(out_general, t.frames().data()))
+            << c << " round " << round;
+        check_ownership(out_fast, {t.frames().data(), done_f});
+        frames += done_f;
+        if (c.mode == br::learn_mode::deferred) {
+            const auto req = out_fast.learn_requests();
+            st.resize(req.size());
+            (void)shared_fast.learn_burst(req, now, st);
+            (void)shared_general.learn_burst(out_general.learn_requests(), now, st);
+        }
+        ASSERT_TRUE(same_counters(fast->stats(), general->stats())) << c << " round " << round;
+        for (const br::port_id p : ids) {
+            ASSERT_TRUE(same_counters(fast->port_stats(p), general->port_stats(p)))
+                << c << " round " << round << " port " << p;
+            ASSERT_TRUE(same_counters(fast_fdb.port_stats(p), general_fdb.port_stats(p)));
+        }
+        ASSERT_TRUE(same_counters(fast_fdb.stats(), general_fdb.stats()))
+            << c << " round " << round;
+        ASSERT_EQ(entries_of(fast_fdb), entries_of(general_fdb)) << c << " round " << round;
+        now += pick(3) == 0 ? 900 : 50;
+        if (round % 40 == 39 && !c.steady) {
+            // The writer's housekeeping, alike on both: ageing, and a static entry that may
+            // evict at capacity (its victim depends on the latest tick the writer saw).
+            EXPECT_EQ(fast_fdb.age_all(now), general_fdb.age_all(now));
+            const br::mac_key k = br::mac_key::make(host_mac(pick(n_hosts)));
+            const br::port_id p = ids[pick(ids.size())];
+            EXPECT_EQ(fast_fdb.add_static(k, p), general_fdb.add_static(k, p));
+        }
+    }
+    EXPECT_GT(frames, 400U * 20);
+    EXPECT_GT(fast->stats().tx_unicast, frames / 8) << "the traffic must be unicast mostly";
+    if (c.tight) {
+        EXPECT_GT(fast_fdb.stats().evicted_port_limit + fast_fdb.stats().evicted_table_full, 0U);
+    }
+    if (!c.steady) {
+        EXPECT_GT(fast_fdb.stats().moved, 0U);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SpecialisedLoop,
+    ::testing::Values(fast_case{1, br::learn_mode::direct, false, false},
+                      fast_case{2, br::learn_mode::direct, false, false},
+                      fast_case{3, br::learn_mode::direct, true, false},
+                      fast_case{4, br::learn_mode::direct, true, false},
+                      fast_case{5, br::learn_mode::direct, false, true},
+                      fast_case{6, br::learn_mode::direct, true, true},
+                      fast_case{7, br::learn_mode::deferred, false, false},
+                      fast_case{8, br::learn_mode::deferred, true, false},
+                      fast_case{9, br::learn_mode::deferred, false, true},
+                      fast_case{10, br::learn_mode::direct, false, false},
+                      fast_case{11, br::learn_mode::direct, true, true},
+                      fast_case{12, br::learn_mode::deferred, true, true},
+                      fast_case{13, br::learn_mode::direct, false, false, true},
+                      fast_case{14, br::learn_mode::deferred, false, false, true},
+                      fast_case{15, br::learn_mode::direct, false, false, false, true},
+                      fast_case{16, br::learn_mode::deferred, false, true, false, true},
+                      fast_case{17, br::learn_mode::direct, false, false, true, true}));

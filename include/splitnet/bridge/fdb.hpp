@@ -16,7 +16,8 @@
 // control group and then the slot). bench/bridge/learning_bridge_bench.cpp measures lookups against
 // DPDK's rte_hash_lookup_bulk (two candidate buckets of 8 signatures, then the key array).
 //
-// Collisions. A key lives in its home bucket (hash & mask) or, when that is full, in a following
+// Collisions. A key lives in its home bucket (hash bits 6 and up, masked: the bucket's byte
+// offset is one `and`) or, when that is full, in a following
 // bucket (linear probing over buckets). Entries never move once placed, so deletion needs no
 // tombstones and no backward shift: each bucket counts the entries that probed past it
 // ("overflow", as Folly F14's outbound overflow count), and a lookup stops at the first bucket
@@ -24,12 +25,16 @@
 // insert always finds a free slot.
 //
 // Concurrency: one writer, any number of lock-free readers.
-//  - Writer (one thread at a time; the caller serializes): learn, learn_burst, add_static,
-//    remove, flush*, age, set_*. It is the only thread that changes keys, values and overflow
-//    counts; each bucket change is a seqlock write section (detail/seqlock.hpp).
-//  - Readers (any thread, concurrently with the writer): lookup, lookup_burst, refresh_burst.
-//    They never write the bucket except the stamp, never block the writer, and retry a bucket
-//    whose count changed under them.
+//  - Writer (one thread at a time; the caller serializes): learn, learn_burst, learn_at,
+//    writer_lookup_at, add_static, remove, flush*, age, set_*. It is the only thread that
+//    changes keys, values and overflow counts; each bucket change is a seqlock write section
+//    (detail/seqlock.hpp) whose key and value stores are atomic_ref stores. Its own reads of
+//    keys and values are plain loads (no other thread writes them, and reads do not race with
+//    reads), which lets the compiler fold each into its compare.
+//  - Readers (any thread, concurrently with the writer): lookup, lookup_burst, lookup_at,
+//    refresh_burst, refresh_at. They load keys and values with atomic_ref, never write the
+//    bucket except the stamp, never block the writer, and retry a bucket whose count changed
+//    under them.
 //  - Stamps are relaxed atomics outside the seqlock, written by whoever sees the source (writer
 //    or reader), only when the tick changed: at most one store per entry per tick, so the line
 //    is not bounced by every packet (Linux "write to used and updated at most once per jiffy").
@@ -38,6 +43,11 @@
 // A worker that is not the writer calls refresh_burst for its source MACs and hands the misses
 // and moves (status needs_writer) to the writer, which calls learn_burst: "per-worker learning
 // funnelled to the writer" (learning_bridge's learn_mode::deferred does this).
+//
+// Hashing once. The bulk calls hash every key in a first loop (and prefetch its bucket), then
+// probe. A caller with a pass of its own over the keys (learning_bridge's specialised loop)
+// uses the same steps one key at a time: locate() or get_locator() gives a key's home, and the
+// *_at calls (hashed_fdb_table) learn or look it up from there without hashing again.
 //
 // Limits and fairness. `capacity` bounds all entries, `max_learned` the learned ones, and each
 // port may have a learn limit. A port at its limit evicts its own oldest entry; when the table
@@ -69,6 +79,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <splitnet/bridge/detail/port_heap.hpp>
@@ -158,22 +169,72 @@ concept fdb_table =
         { t.flush_port(port) } noexcept -> std::same_as<std::size_t>;
     };
 
+/// An fdb_table whose per-key operations can be split: locate(key) (or get_locator(), the same
+/// as a value) hashes the key and prefetches its bucket, and the *_at calls then learn or look
+/// it up without hashing again. A caller that builds its keys in a pass of its own
+/// (learning_bridge's specialised loop) hashes each key once there; learning_bridge uses these
+/// when its table has them. tick is writer_tick(now_ns) for the writer's learn_at,
+/// tick_of(now_ns) for the others, computed once per burst.
+template <class T>
+concept hashed_fdb_table =
+    fdb_table<T> && requires(T& t, const T& ct, mac_key k, typename T::home h, port_id port,
+                             std::uint16_t tick, std::uint64_t now_ns) {
+        { ct.locate(k) } noexcept -> std::same_as<typename T::home>;
+        { ct.get_locator()(k) } noexcept -> std::same_as<typename T::home>;
+        { ct.prefetch(h) } noexcept;
+        { ct.tick_of(now_ns) } noexcept -> std::same_as<std::uint16_t>;
+        { t.writer_tick(now_ns) } noexcept -> std::same_as<std::uint16_t>;
+        { ct.lookup_at(k, h) } noexcept -> std::same_as<fdb_result>;
+        { ct.writer_lookup_at(k, h) } noexcept -> std::same_as<fdb_result>;
+        { t.refresh_at(k, h, port, tick) } noexcept -> std::same_as<learn_status>;
+        { t.learn_at(k, h, port, tick) } noexcept -> std::same_as<learn_status>;
+    };
+
 namespace detail {
 
 inline constexpr std::uint32_t fdb_slots_per_bucket = 4;
+
+/// The bucket a hash names: hash bits 6 and up, so that the byte offset of the bucket is
+/// hash & (mask << 6), one instruction (every hasher's bits are equally good; CRC32C's 32 bits
+/// cover the 2^25 buckets of the largest table).
+[[nodiscard]] constexpr std::size_t bucket_bits(std::uint64_t h, std::size_t mask) noexcept {
+    return static_cast<std::size_t>((h & (std::uint64_t{mask} << 6)) >> 6);
+}
 inline constexpr std::uint32_t no_slot = std::numeric_limits<std::uint32_t>::max();
 
 struct alignas(64) fdb_bucket {
     std::atomic<std::uint32_t> seq{0};
     std::atomic<std::uint16_t> overflow{0}; ///< entries whose home is here or before, stored after
     std::uint16_t pad_ = 0;
-    std::array<std::atomic<std::uint64_t>, fdb_slots_per_bucket> keys{};
-    std::array<std::atomic<std::uint32_t>, fdb_slots_per_bucket> values{};
+    // Keys and values change only in the writer's seqlock sections, as atomic_ref stores.
+    // Readers load them with atomic_ref (a write may be under way); the writer reads them
+    // plainly: nothing else writes them, and reads do not race with reads. Plain reads let the
+    // compiler fold the load into the compare (one instruction a slot on the probe, about 5 a
+    // frame on the bridge). The standard's rule that an object be accessed only through
+    // atomic_ref while one refers to it is there for types whose atomic_ref takes a lock; these
+    // are lock-free (asserted below), and TSan checks the pattern in fdb_concurrency_test.
+    std::array<std::uint64_t, fdb_slots_per_bucket> keys{};
+    std::array<std::uint32_t, fdb_slots_per_bucket> values{};
+    /// Written by any thread that sees the source (touch), so atomic for everyone.
     std::array<std::atomic<std::uint16_t>, fdb_slots_per_bucket> stamps{};
 };
 static_assert(sizeof(fdb_bucket) == 64, "one bucket is one cache line");
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
-              std::atomic<std::uint16_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint16_t>::is_always_lock_free &&
+              std::atomic_ref<std::uint64_t>::is_always_lock_free &&
+              std::atomic_ref<std::uint32_t>::is_always_lock_free);
+static_assert(alignof(std::uint64_t) >= std::atomic_ref<std::uint64_t>::required_alignment &&
+              alignof(std::uint32_t) >= std::atomic_ref<std::uint32_t>::required_alignment);
+
+/// A reader's load of a key or value (relaxed: the seqlock orders it).
+template <class T>
+[[nodiscard]] inline T shared_load(T& x) noexcept {
+    return std::atomic_ref<T>(x).load(std::memory_order_relaxed);
+}
+/// The writer's store of a key or value (relaxed, inside a seqlock write section).
+template <class T>
+inline void shared_store(T& x, T v) noexcept {
+    std::atomic_ref<T>(x).store(v, std::memory_order_relaxed);
+}
 
 [[nodiscard]] constexpr std::uint32_t encode(port_id p, std::uint16_t flags) noexcept {
     return std::uint32_t{p} | (std::uint32_t{flags} << 16);
@@ -216,6 +277,19 @@ public:
     fdb(const fdb&) = delete;
     fdb& operator=(const fdb&) = delete;
 
+    /// Where a key's probe starts: its home bucket, found by hashing the key once (locate).
+    /// Valid for the table's lifetime (the bucket array never moves); the *_at calls take it.
+    /// Trivial, so that arrays of it cost nothing to declare.
+    class home {
+    public:
+        home() noexcept = default;
+
+    private:
+        friend class fdb;
+        explicit home(detail::fdb_bucket* b) noexcept : bucket_(b) {}
+        detail::fdb_bucket* bucket_;
+    };
+
     // ---- readers: any thread, concurrently with the writer -------------------------------
 
     /// Looks up every key; writes out[i] (no_port on a miss). Returns the number of hits.
@@ -223,15 +297,14 @@ public:
                                              std::span<fdb_result> out) const noexcept {
         const std::size_t n = std::min(keys.size(), out.size());
         std::uint32_t hits = 0;
-        std::array<std::uint64_t, burst_chunk> h;
+        std::array<home, burst_chunk> h;
         for (std::size_t base = 0; base < n; base += burst_chunk) {
             const std::size_t m = std::min(burst_chunk, n - base);
             for (std::size_t i = 0; i < m; ++i) {
-                h[i] = hash_(keys[base + i].value);
-                SPLITNET_PREFETCH(&buckets_[h[i] & mask_]);
+                h[i] = locate(keys[base + i]);
             }
             for (std::size_t i = 0; i < m; ++i) {
-                const found f = find_concurrent(keys[base + i].value, h[i]);
+                const found f = find_concurrent(keys[base + i].value, index_of(h[i]));
                 out[base + i] = detail::decode(f.value);
                 hits += f.slot != detail::no_slot ? 1U : 0U;
             }
@@ -240,7 +313,7 @@ public:
     }
 
     [[nodiscard]] fdb_result lookup(mac_key key) const noexcept {
-        return detail::decode(find_concurrent(key.value, hash_(key.value)).value);
+        return detail::decode(find_concurrent(key.value, home_index(key.value)).value);
     }
 
     /// For a worker that is not the writer: refreshes the stamp of each source already known on
@@ -252,27 +325,110 @@ public:
         const std::uint16_t tick = tick_of(now_ns);
         const std::size_t n = std::min(req.size(), st.size());
         std::uint32_t deferred = 0;
-        std::array<std::uint64_t, burst_chunk> h;
+        std::array<home, burst_chunk> h;
         for (std::size_t base = 0; base < n; base += burst_chunk) {
             const std::size_t m = std::min(burst_chunk, n - base);
             for (std::size_t i = 0; i < m; ++i) {
-                h[i] = hash_(req[base + i].key.value);
-                SPLITNET_PREFETCH(&buckets_[h[i] & mask_]);
+                h[i] = locate(req[base + i].key);
             }
             for (std::size_t i = 0; i < m; ++i) {
                 const learn_request& r = req[base + i];
-                const found f = find_concurrent(r.key.value, h[i]);
-                if (SPLITNET_LIKELY(f.slot != detail::no_slot &&
-                                    detail::decode(f.value).port == r.port)) {
-                    touch(f.slot, tick);
-                    st[base + i] = learn_status::known;
-                } else {
-                    st[base + i] = learn_status::needs_writer;
-                    ++deferred;
-                }
+                const learn_status s = refresh_at(r.key, h[i], r.port, tick);
+                st[base + i] = s;
+                deferred += s == learn_status::needs_writer ? 1U : 0U;
             }
         }
         return deferred;
+    }
+
+    // ---- located entry points (hashed_fdb_table) ---------------------------------------------
+    // The per-key steps of the bulk calls, for a caller that hashes its keys in a pass of its
+    // own (locate, which also prefetches the bucket) and learns or looks them up later, one key
+    // at a time. Each takes locate(key) of the same key.
+
+    /// The key's home bucket: hashes the key and starts loading the bucket. Any thread.
+    [[nodiscard]] home locate(mac_key key) const noexcept {
+        const home h = get_locator()(key);
+        prefetch(h);
+        return h;
+    }
+
+    /// locate() as a small value (the hasher, the bucket array, the mask): a loop that locates
+    /// many keys keeps it in registers whatever else the loop stores.
+    class locator {
+    public:
+        /// The home of key, without prefetching (for a probe that follows at once).
+        [[gnu::always_inline]] [[nodiscard]] home operator()(mac_key key) const noexcept {
+            return home(buckets_ + detail::bucket_bits(hash_(key.value), mask_));
+        }
+
+    private:
+        friend class fdb;
+        locator(const Hash& h, detail::fdb_bucket* b, std::size_t mask) noexcept
+            : hash_(h), buckets_(b), mask_(mask) {}
+        Hash hash_;
+        detail::fdb_bucket* buckets_;
+        std::size_t mask_;
+    };
+    [[nodiscard]] locator get_locator() const noexcept {
+        return locator(hash_, buckets_.get(), mask_);
+    }
+    /// Starts loading h's bucket into the cache (for a probe some work later). Any thread.
+    static void prefetch(home h) noexcept { SPLITNET_PREFETCH(h.bucket_); }
+    /// lookup(key). Any thread, concurrently with the writer.
+    [[gnu::always_inline]] [[nodiscard]] fdb_result lookup_at(mac_key key, home h) const noexcept {
+        return detail::decode(find_concurrent(key.value, index_of(h)).value);
+    }
+    /// lookup(key) on the writer's own thread: nothing changes under the writer, so no seqlock
+    /// (learning_bridge in learn_mode::direct). Writer thread only.
+    [[gnu::always_inline]] [[nodiscard]] fdb_result writer_lookup_at(mac_key key,
+                                                                     home h) const noexcept {
+        if (SPLITNET_UNLIKELY(!key.valid())) {
+            return {}; // 0 would match an empty slot
+        }
+        detail::fdb_bucket& bk = *h.bucket_;
+        return in_bucket(
+            bk, key.value, [&](auto j) { return detail::decode(bk.values[j]); },
+            [&] { return writer_lookup_beyond(key.value, h); });
+    }
+    /// One source of refresh_burst, with tick == tick_of(now_ns): known (stamp refreshed) or
+    /// needs_writer. Any thread.
+    [[gnu::always_inline]] [[nodiscard]] learn_status refresh_at(mac_key key, home h, port_id port,
+                                                                 std::uint16_t tick) noexcept {
+        const found f = find_concurrent(key.value, index_of(h));
+        if (SPLITNET_LIKELY(f.slot != detail::no_slot && detail::decode(f.value).port == port)) {
+            touch(f.slot, tick);
+            return learn_status::known;
+        }
+        return learn_status::needs_writer;
+    }
+    /// tick_of(now_ns), recorded as the latest time the writer was given (add_static compares
+    /// stamps with it to pick an eviction victim). Writer thread, once per burst of learn_at.
+    [[nodiscard]] std::uint16_t writer_tick(std::uint64_t now_ns) noexcept {
+        last_tick_ = tick_of(now_ns);
+        return last_tick_;
+    }
+    /// One source of learn_burst, with tick == writer_tick(now_ns). Writer thread. The common case,
+    /// a source known on its port, stays inline: a probe and at most one stamp store; learning,
+    /// moves and refusals are out of line.
+    [[gnu::always_inline]] [[nodiscard]] learn_status learn_at(mac_key key, home h, port_id port,
+                                                               std::uint16_t tick) noexcept {
+        // An invalid key must not probe (0 would match an empty slot); a bad port cannot match a
+        // stored entry. learn_change refuses both.
+        if (SPLITNET_UNLIKELY(!key.valid())) {
+            return learn_change(key, index_of(h), port, tick, detail::no_slot);
+        }
+        detail::fdb_bucket& bk = *h.bucket_;
+        return in_bucket(
+            bk, key.value,
+            [&](auto j) {
+                if (SPLITNET_LIKELY(detail::decode(bk.values[j]).port == port)) {
+                    touch(bk.stamps[j], tick);
+                    return learn_status::known;
+                }
+                return learn_change(key, index_of(h), port, tick, slot_of({&bk, j}));
+            },
+            [&] { return learn_beyond(key, h, port, tick); });
     }
 
     // ---- writer: one thread at a time ----------------------------------------------------
@@ -282,20 +438,17 @@ public:
     [[nodiscard]] std::uint32_t learn_burst(std::span<const learn_request> req,
                                             std::uint64_t now_ns,
                                             std::span<learn_status> st) noexcept {
-        const std::uint16_t tick = tick_of(now_ns);
-        last_tick_ = tick;
+        const std::uint16_t tick = writer_tick(now_ns);
         const std::size_t n = std::min(req.size(), st.size());
         std::uint32_t changed = 0;
-        std::array<std::uint64_t, burst_chunk> h;
+        std::array<home, burst_chunk> h;
         for (std::size_t base = 0; base < n; base += burst_chunk) {
             const std::size_t m = std::min(burst_chunk, n - base);
             for (std::size_t i = 0; i < m; ++i) {
-                h[i] = hash_(req[base + i].key.value);
-                SPLITNET_PREFETCH_W(&buckets_[h[i] & mask_]);
+                h[i] = locate(req[base + i].key);
             }
             for (std::size_t i = 0; i < m; ++i) {
-                const learn_status s =
-                    learn_hashed(req[base + i].key, h[i], req[base + i].port, tick);
+                const learn_status s = learn_at(req[base + i].key, h[i], req[base + i].port, tick);
                 st[base + i] = s;
                 changed += (s == learn_status::learned || s == learn_status::moved) ? 1U : 0U;
             }
@@ -304,8 +457,7 @@ public:
     }
 
     [[nodiscard]] learn_status learn(mac_key key, port_id port, std::uint64_t now_ns) noexcept {
-        last_tick_ = tick_of(now_ns);
-        return learn_hashed(key, hash_(key.value), port, last_tick_);
+        return learn_at(key, locate(key), port, writer_tick(now_ns));
     }
 
     /// Installs or replaces a static entry (it takes over a dynamic entry of the same key). At
@@ -315,7 +467,7 @@ public:
         if (port >= cfg_.max_ports || !key.valid()) {
             return false;
         }
-        const std::uint64_t h = hash_(key.value);
+        const std::size_t h = home_index(key.value);
         std::uint32_t slot = find_writer(key.value, h);
         const std::uint32_t value = detail::encode(port, fdb_flag::is_static);
         if (slot != detail::no_slot) {
@@ -343,7 +495,7 @@ public:
 
     /// Removes the entry for key (static or learned). Returns whether there was one.
     bool remove(mac_key key) noexcept {
-        const std::uint32_t slot = find_writer(key.value, hash_(key.value));
+        const std::uint32_t slot = find_writer(key.value, home_index(key.value));
         if (slot == detail::no_slot) {
             return false;
         }
@@ -533,12 +685,10 @@ private:
         return buckets_[slot / detail::fdb_slots_per_bucket];
     }
     [[nodiscard]] std::uint64_t key_at(std::uint32_t slot) const noexcept {
-        return bucket_of(slot).keys[slot % detail::fdb_slots_per_bucket].load(
-            std::memory_order_relaxed);
+        return bucket_of(slot).keys[slot % detail::fdb_slots_per_bucket];
     }
     [[nodiscard]] std::uint32_t value_at(std::uint32_t slot) const noexcept {
-        return bucket_of(slot).values[slot % detail::fdb_slots_per_bucket].load(
-            std::memory_order_relaxed);
+        return bucket_of(slot).values[slot % detail::fdb_slots_per_bucket];
     }
     [[nodiscard]] std::uint16_t stamp_at(std::uint32_t slot) const noexcept {
         return bucket_of(slot).stamps[slot % detail::fdb_slots_per_bucket].load(
@@ -552,32 +702,115 @@ private:
     }
     /// Stamp refresh: a store only when the tick changed (any thread).
     void touch(std::uint32_t slot, std::uint16_t tick) const noexcept {
-        auto& st = bucket_of(slot).stamps[slot % detail::fdb_slots_per_bucket];
+        touch(bucket_of(slot).stamps[slot % detail::fdb_slots_per_bucket], tick);
+    }
+    static void touch(std::atomic<std::uint16_t>& st, std::uint16_t tick) noexcept {
         if (st.load(std::memory_order_relaxed) != tick) {
             st.store(tick, std::memory_order_relaxed);
         }
     }
 
-    /// Reader-side probe: the seqlock makes the key and value a consistent pair.
-    [[nodiscard]] found find_concurrent(std::uint64_t key, std::uint64_t h) const noexcept {
-        std::size_t b = h & mask_;
-        for (std::size_t probes = 0; probes < n_buckets_; ++probes) {
-            const detail::fdb_bucket& bk = buckets_[b];
+    /// Where key sits in bucket bk: 0 .. 3, or fdb_slots_per_bucket when it is not there. Four
+    /// compares written out: entries fill a bucket from slot 0, so most hits take one or two.
+    /// Shared: a reader's (atomic loads); otherwise the writer's (plain loads).
+    template <bool Shared>
+    [[gnu::always_inline]] [[nodiscard]] static std::uint32_t slot_in(detail::fdb_bucket& bk,
+                                                                      std::uint64_t key) noexcept {
+        static_assert(detail::fdb_slots_per_bucket == 4);
+        const auto at = [&](std::size_t j) {
+            return Shared ? detail::shared_load(bk.keys[j]) : bk.keys[j];
+        };
+        if (at(0) == key) {
+            return 0;
+        }
+        if (at(1) == key) {
+            return 1;
+        }
+        if (at(2) == key) {
+            return 2;
+        }
+        if (at(3) == key) {
+            return 3;
+        }
+        return detail::fdb_slots_per_bucket;
+    }
+
+    [[nodiscard]] std::size_t home_index(std::uint64_t key) const noexcept {
+        return detail::bucket_bits(hash_(key), mask_);
+    }
+    [[nodiscard]] std::size_t index_of(home h) const noexcept {
+        return static_cast<std::size_t>(h.bucket_ - buckets_.get());
+    }
+
+    /// Where key sits in bucket bk, for the writer: returns hit(J), J the slot as a
+    /// std::integral_constant (so that each slot's code uses constant offsets), or miss() when
+    /// it is in none of the four.
+    template <class Hit, class Miss>
+    [[gnu::always_inline]] static auto in_bucket(const detail::fdb_bucket& bk, std::uint64_t key,
+                                                 Hit&& hit, Miss&& miss) noexcept {
+        static_assert(detail::fdb_slots_per_bucket == 4);
+        if (bk.keys[0] == key) {
+            return hit(std::integral_constant<std::uint32_t, 0>{});
+        }
+        if (bk.keys[1] == key) {
+            return hit(std::integral_constant<std::uint32_t, 1>{});
+        }
+        if (bk.keys[2] == key) {
+            return hit(std::integral_constant<std::uint32_t, 2>{});
+        }
+        if (bk.keys[3] == key) {
+            return hit(std::integral_constant<std::uint32_t, 3>{});
+        }
+        return miss();
+    }
+
+    /// writer_lookup_at past the home bucket: the overflow walk.
+    [[gnu::noinline]] fdb_result writer_lookup_beyond(std::uint64_t key, home h) const noexcept {
+        std::size_t b = index_of(h);
+        for (std::size_t probes = 1; probes < n_buckets_; ++probes) {
+            if (buckets_[b].overflow.load(std::memory_order_relaxed) == 0) {
+                return {};
+            }
+            b = (b + 1) & mask_;
+            detail::fdb_bucket& bk = buckets_[b];
+            const std::uint32_t j = slot_in<false>(bk, key);
+            if (j < detail::fdb_slots_per_bucket) {
+                return detail::decode(bk.values[j]);
+            }
+        }
+        return {};
+    }
+    /// learn_at past the home bucket: the overflow walk, then learn_change.
+    [[gnu::noinline]] learn_status learn_beyond(mac_key key, home h, port_id port,
+                                                std::uint16_t tick) noexcept {
+        const entry_ref e = h.bucket_->overflow.load(std::memory_order_relaxed) == 0
+                                ? entry_ref{}
+                                : find_overflow(key.value, index_of(h));
+        if (e.bucket != nullptr && detail::decode(e.bucket->values[e.j]).port == port) {
+            touch(e.bucket->stamps[e.j], tick);
+            return learn_status::known;
+        }
+        return learn_change(key, index_of(h), port, tick, slot_of(e));
+    }
+
+    /// Reader-side probe from bucket b: the seqlock makes the key and value a consistent pair.
+    [[gnu::always_inline]] [[nodiscard]] found find_concurrent(std::uint64_t key,
+                                                               std::size_t b) const noexcept {
+        if (SPLITNET_UNLIKELY((key & mac_key::valid_bit) == 0)) {
+            return {}; // not a key: 0 would match an empty slot
+        }
+        std::size_t probes = 0;
+        do {
+            detail::fdb_bucket& bk = buckets_[b];
             for (;;) {
                 const std::uint32_t s = detail::read_begin(bk.seq);
-                std::uint32_t j = 0;
-                for (; j < detail::fdb_slots_per_bucket; ++j) {
-                    if (bk.keys[j].load(std::memory_order_relaxed) == key) {
-                        break;
-                    }
-                }
-                const std::uint32_t v = j < detail::fdb_slots_per_bucket
-                                            ? bk.values[j].load(std::memory_order_relaxed)
-                                            : 0;
+                const std::uint32_t j = slot_in<true>(bk, key);
+                const std::uint32_t v =
+                    j < detail::fdb_slots_per_bucket ? detail::shared_load(bk.values[j]) : 0;
                 // Overflow is read before A2 (inside read_valid): a count the writer raised
                 // with release after placing an entry further on makes that entry visible.
                 const std::uint16_t overflow = bk.overflow.load(std::memory_order_relaxed);
-                if (!detail::read_valid(bk.seq, s)) {
+                if (SPLITNET_UNLIKELY(!detail::read_valid(bk.seq, s))) {
                     continue;
                 }
                 if (j < detail::fdb_slots_per_bucket) {
@@ -589,51 +822,76 @@ private:
                 break;
             }
             b = (b + 1) & mask_;
-        }
+        } while (++probes < n_buckets_);
         return {};
     }
 
-    /// Writer-side probe: nothing changes under the writer, so no seqlock.
-    [[nodiscard]] std::uint32_t find_writer(std::uint64_t key, std::uint64_t h) const noexcept {
-        std::size_t b = h & mask_;
-        for (std::size_t probes = 0; probes < n_buckets_; ++probes) {
-            const detail::fdb_bucket& bk = buckets_[b];
-            for (std::uint32_t j = 0; j < detail::fdb_slots_per_bucket; ++j) {
-                if (bk.keys[j].load(std::memory_order_relaxed) == key) {
-                    return static_cast<std::uint32_t>(b * detail::fdb_slots_per_bucket + j);
-                }
+    /// An entry found by the writer's probe: its bucket and index there (bucket null: absent).
+    struct entry_ref {
+        detail::fdb_bucket* bucket = nullptr;
+        std::uint32_t j = 0;
+    };
+
+    /// Writer-side probe from the home bucket bk: nothing changes under the writer, so no
+    /// seqlock. The home bucket is the common case; the overflow walk is a loop of its own.
+    [[gnu::always_inline]] [[nodiscard]] entry_ref find_ref(std::uint64_t key,
+                                                            detail::fdb_bucket* bk) const noexcept {
+        const std::uint32_t j = slot_in<false>(*bk, key);
+        if (SPLITNET_LIKELY(j < detail::fdb_slots_per_bucket)) {
+            return {bk, j};
+        }
+        if (SPLITNET_LIKELY(bk->overflow.load(std::memory_order_relaxed) == 0)) {
+            return {};
+        }
+        return find_overflow(key, static_cast<std::size_t>(bk - buckets_.get()));
+    }
+    [[gnu::noinline]] entry_ref find_overflow(std::uint64_t key, std::size_t b) const noexcept {
+        for (std::size_t probes = 1; probes < n_buckets_; ++probes) {
+            b = (b + 1) & mask_;
+            detail::fdb_bucket& bk = buckets_[b];
+            const std::uint32_t j = slot_in<false>(bk, key);
+            if (j < detail::fdb_slots_per_bucket) {
+                return {&bk, j};
             }
             if (bk.overflow.load(std::memory_order_relaxed) == 0) {
-                return detail::no_slot;
+                return {};
             }
-            b = (b + 1) & mask_;
         }
-        return detail::no_slot;
+        return {};
+    }
+    [[nodiscard]] std::uint32_t find_writer(std::uint64_t key, std::size_t b) const noexcept {
+        if ((key & mac_key::valid_bit) == 0) {
+            return detail::no_slot; // not a key: 0 would match an empty slot
+        }
+        return slot_of(find_ref(key, &buckets_[b]));
+    }
+    [[nodiscard]] std::uint32_t slot_of(entry_ref e) const noexcept {
+        return e.bucket == nullptr ? detail::no_slot
+                                   : static_cast<std::uint32_t>(e.bucket - buckets_.get()) *
+                                             detail::fdb_slots_per_bucket +
+                                         e.j;
     }
 
-    learn_status learn_hashed(mac_key key, std::uint64_t h, port_id port,
-                              std::uint16_t tick) noexcept {
+    /// learn_at's other outcomes: slot is where find_ref found the key (no_slot: new); h is the
+    /// key's home bucket.
+    [[gnu::noinline]] learn_status learn_change(mac_key key, std::size_t h, port_id port,
+                                                std::uint16_t tick, std::uint32_t slot) noexcept {
         if (SPLITNET_UNLIKELY(port >= cfg_.max_ports || !key.valid())) {
             ++stats_.refused_port;
             return learn_status::refused_port;
         }
-        const std::uint32_t slot = find_writer(key.value, h);
-        if (SPLITNET_LIKELY(slot != detail::no_slot)) {
-            const fdb_result r = detail::decode(value_at(slot));
-            if (SPLITNET_LIKELY(r.port == port)) {
-                touch(slot, tick);
-                return learn_status::known;
-            }
-            if (r.is_static()) {
-                ++stats_.refused_static;
-                return learn_status::refused_static;
-            }
-            return move(slot, r.port, port, tick);
+        if (slot == detail::no_slot) {
+            return insert_learned(key, h, port, tick);
         }
-        return insert_learned(key, h, port, tick);
+        const fdb_result r = detail::decode(value_at(slot));
+        if (r.is_static()) {
+            ++stats_.refused_static;
+            return learn_status::refused_static;
+        }
+        return move(slot, r.port, port, tick);
     }
 
-    learn_status insert_learned(mac_key key, std::uint64_t h, port_id port,
+    learn_status insert_learned(mac_key key, std::size_t h, port_id port,
                                 std::uint16_t tick) noexcept {
         if (!make_room(port, tick)) {
             ++stats_.refused_full;
@@ -700,25 +958,24 @@ private:
         drop(victim);
     }
 
-    /// Places a new entry; the caller has checked that there is room.
-    std::uint32_t insert_slot(std::uint64_t key, std::uint64_t h, std::uint32_t value,
+    /// Places a new entry whose home bucket is h; the caller has checked that there is room.
+    std::uint32_t insert_slot(std::uint64_t key, std::size_t h, std::uint32_t value,
                               std::uint16_t tick) noexcept {
-        const std::size_t home = h & mask_;
-        std::size_t b = home;
+        std::size_t b = h;
         for (std::size_t probes = 0; probes < n_buckets_; ++probes) {
             detail::fdb_bucket& bk = buckets_[b];
             for (std::uint32_t j = 0; j < detail::fdb_slots_per_bucket; ++j) {
-                if (bk.keys[j].load(std::memory_order_relaxed) != 0) {
+                if (bk.keys[j] != 0) {
                     continue;
                 }
                 detail::write_begin(bk.seq);
-                bk.keys[j].store(key, std::memory_order_relaxed);
-                bk.values[j].store(value, std::memory_order_relaxed);
+                detail::shared_store(bk.keys[j], key);
+                detail::shared_store(bk.values[j], value);
                 bk.stamps[j].store(tick, std::memory_order_relaxed);
                 detail::write_end(bk.seq);
                 // The entry is complete before the overflow counts that lead readers to it
                 // rise (release; readers load them before their A2 fence).
-                for (std::size_t o = home; o != b; o = (o + 1) & mask_) {
+                for (std::size_t o = h; o != b; o = (o + 1) & mask_) {
                     auto& c = buckets_[o].overflow;
                     const std::uint16_t v = c.load(std::memory_order_relaxed);
                     if (v != std::numeric_limits<std::uint16_t>::max()) { // saturated: stays
@@ -743,13 +1000,13 @@ private:
         }
         detail::fdb_bucket& bk = bucket_of(slot);
         const std::uint32_t j = slot % detail::fdb_slots_per_bucket;
-        const std::uint64_t key = bk.keys[j].load(std::memory_order_relaxed);
+        const std::uint64_t key = bk.keys[j];
         detail::write_begin(bk.seq);
-        bk.keys[j].store(0, std::memory_order_relaxed);
-        bk.values[j].store(0, std::memory_order_relaxed);
+        detail::shared_store(bk.keys[j], std::uint64_t{0});
+        detail::shared_store(bk.values[j], std::uint32_t{0});
         detail::write_end(bk.seq);
         const std::size_t b = slot / detail::fdb_slots_per_bucket;
-        for (std::size_t o = hash_(key) & mask_; o != b; o = (o + 1) & mask_) {
+        for (std::size_t o = home_index(key); o != b; o = (o + 1) & mask_) {
             auto& c = buckets_[o].overflow;
             const std::uint16_t v = c.load(std::memory_order_relaxed);
             if (v != std::numeric_limits<std::uint16_t>::max()) {
@@ -762,7 +1019,7 @@ private:
         detail::fdb_bucket& bk = bucket_of(slot);
         const std::uint32_t j = slot % detail::fdb_slots_per_bucket;
         detail::write_begin(bk.seq);
-        bk.values[j].store(value, std::memory_order_relaxed);
+        detail::shared_store(bk.values[j], value);
         bk.stamps[j].store(tick, std::memory_order_relaxed);
         detail::write_end(bk.seq);
     }
@@ -804,6 +1061,6 @@ private:
     std::uint16_t last_tick_ = 0; ///< latest tick the writer was given (add_static's evictions)
     fdb_stats stats_;
 };
-static_assert(fdb_table<fdb<>>);
+static_assert(hashed_fdb_table<fdb<>>);
 
 } // namespace splitnet::bridge

@@ -5,16 +5,28 @@
 // the 120-cycle hash the seed paper measured).
 //
 // The default is XXH3 with a per-table random seed. bench/bridge/key_hash_bench.cpp on this
-// machine (AMD EPYC VM, g++ 12 -O2 -msse4.2, medians of 3): XXH3 1.5 ns/key throughput, 6.2 ns
-// dependent latency; CRC32C 0.3 and 2.5 ns; fdb::lookup_burst at 1K MACs 4.6 ns/key with XXH3,
-// 3.5 with CRC32C. CRC32C is faster, but CRC is linear: a seed does not stop an attacker who
+// machine (AMD EPYC VM, g++ 12 -O2 -msse4.2, medians of 3): XXH3 1.4 ns/key throughput, 6.1 ns
+// dependent latency; CRC32C 0.3 and 2.5 ns; fdb::lookup_burst at 1K MACs 4.2 ns/key with XXH3,
+// 3.1 with CRC32C. CRC32C is faster, but CRC is linear: a seed does not stop an attacker who
 // picks source MACs from aiming many of them at one bucket chain (crc(a ^ b) does not depend on
 // the seed), and on a bridge the uplink's source MACs are attacker-chosen. So XXH3 (keyed, no
 // memory access, two multiplies) is the default and CRC32C a policy for trusted segments.
+//
+// XXH3 is 18 of the bridge's ~125 instructions per frame twice over (learning_bridge.hpp), and
+// cheaper keyed hashes were measured for that reason: multiply-shift, multiply-add-shift (with
+// a 128-bit multiplier: strongly universal, 8 instructions) and wyhash's multiply-fold. All
+// three put sequential MACs (00:16:3e:00:00:01, :02, ..., how Xen numbers vifs) into probe
+// chains of hundreds of buckets for some seeds (about 1 seed in 12 at 3/4 load), because their
+// hash of i is linear in i and linear probing clusters such sequences; XXH3, whose multiplies
+// are wrapped in xor-shifts, stays at random-key chain lengths for every seed measured.
+// tests/bridge/mac_key_test.cpp (SequentialMacsSpreadOverBucketsForEverySeed) keeps it so.
 #pragma once
 
+#include <bit>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #ifndef XXH_INLINE_ALL
 #define XXH_INLINE_ALL
@@ -27,20 +39,56 @@
 
 namespace splitnet::bridge {
 
-/// A hash of a 64-bit key, constructed from a seed. The FDB indexes buckets with its low bits.
+/// A hash of a 64-bit key, constructed from a seed. The FDB indexes buckets with its bits 6 and
+/// up (as many as it has buckets: at most 25).
 template <class H>
 concept key_hasher =
     std::constructible_from<H, std::uint64_t> && requires(const H h, std::uint64_t k) {
         { h(k) } noexcept -> std::same_as<std::uint64_t>;
     };
 
-/// XXH3-64 of the 8 key bytes (the 4..8-byte path: two 32-bit halves, a keyed xor, rrmxmx).
-struct xxh3_key_hash {
-    std::uint64_t seed = 0;
-    explicit constexpr xxh3_key_hash(std::uint64_t s = 0) noexcept : seed(s) {}
+/// XXH3-64 of the 8 key bytes (the 4..8-byte path: two 32-bit halves, a keyed xor, rrmxmx), with
+/// the seed-dependent constant of that path (secret bytes 8..23 folded with the seed) computed
+/// once at construction instead of per key, and the halves swapped with one rotate: the same
+/// value as XXH3_64bits_withSeed(&key, 8, seed) (tests/bridge/mac_key_test.cpp checks it) in
+/// 18 instructions instead of 25.
+class xxh3_key_hash {
+public:
+    explicit xxh3_key_hash(std::uint64_t s = 0) noexcept
+        : seed_(s),
+          bitflip_((read64(XXH3_kSecret + 8) ^ read64(XXH3_kSecret + 16)) -
+                   (s ^ (std::uint64_t{XXH_swap32(static_cast<std::uint32_t>(s))} << 32))) {}
     [[nodiscard]] std::uint64_t operator()(std::uint64_t key) const noexcept {
-        return XXH3_64bits_withSeed(&key, sizeof key, seed);
+        // XXH3_len_4to8_64b: input1 = bytes 0..3, input2 = bytes 4..7 (little-endian reads of
+        // the key as stored), input64 = input2 + (input1 << 32): on a little-endian host the key
+        // rotated by 32 bits, one instruction.
+        std::uint64_t h = 0;
+        if constexpr (std::endian::native == std::endian::little) {
+            h = std::rotl(key, 32);
+        } else {
+            h = (std::uint64_t{half(key, 0)} << 32) + half(key, 4);
+        }
+        h ^= bitflip_;
+        // XXH3_rrmxmx(h, 8)
+        h ^= std::rotl(h, 49) ^ std::rotl(h, 24);
+        h *= 0x9FB21C651E98DF25ULL;
+        h ^= (h >> 35) + 8;
+        h *= 0x9FB21C651E98DF25ULL;
+        return h ^ (h >> 28);
     }
+    [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
+
+private:
+    static std::uint64_t read64(const std::uint8_t* p) noexcept { return XXH_readLE64(p); }
+    /// XXH_readLE32 of the key's bytes at offset `at`, as XXH3 reads them from memory.
+    static std::uint32_t half(std::uint64_t key, std::size_t at) noexcept {
+        unsigned char b[sizeof key];
+        std::memcpy(b, &key, sizeof key);
+        return XXH_readLE32(b + at);
+    }
+
+    std::uint64_t seed_;
+    std::uint64_t bitflip_;
 };
 static_assert(key_hasher<xxh3_key_hash>);
 

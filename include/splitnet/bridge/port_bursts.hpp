@@ -22,7 +22,10 @@
 // (a separate "to segment" burst would reorder a TCP flow's aggregate against its next frames).
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -69,7 +72,12 @@ public:
                 std::to_string(max_ports) + " ports and " + std::to_string(burst_capacity)));
         }
         entries_ = std::make_unique<egress[]>(std::size_t{max_ports} * cap_);
-        counts_ = std::make_unique<std::uint32_t[]>(max_ports);
+        base_ = std::make_unique<egress*[]>(max_ports);
+        next_ = std::make_unique<egress*[]>(max_ports);
+        for (port_id p = 0; p < max_ports; ++p) {
+            base_[p] = &entries_[std::size_t{p} * cap_];
+            next_[p] = base_[p];
+        }
         segments_ = std::make_unique<std::uint32_t[]>(max_ports);
         active_ = std::make_unique<port_id[]>(max_ports);
         dropped_ = std::make_unique<packet::frame*[]>(cap_);
@@ -86,9 +94,8 @@ public:
     }
     /// The burst for port p, in input order.
     [[nodiscard]] std::span<const egress> port(port_id p) const noexcept {
-        return p < max_ports_
-                   ? std::span<const egress>{&entries_[std::size_t{p} * cap_], counts_[p]}
-                   : std::span<const egress>{};
+        return p < max_ports_ ? std::span<const egress>{base(p), next_[p]}
+                              : std::span<const egress>{};
     }
     /// Entries of port p's burst marked egress::segment.
     [[nodiscard]] std::uint32_t segment_count(port_id p) const noexcept {
@@ -110,7 +117,7 @@ public:
     /// Empties every burst; O(active ports). forward_burst calls it first.
     void clear() noexcept {
         for (std::uint32_t i = 0; i < n_active_; ++i) {
-            counts_[active_[i]] = 0;
+            next_[active_[i]] = base(active_[i]);
             segments_[active_[i]] = 0;
         }
         n_active_ = 0;
@@ -123,20 +130,103 @@ private:
     template <fdb_table Fdb>
     friend class learning_bridge;
 
+    [[nodiscard]] egress* base(port_id p) const noexcept { return base_[p]; }
+    /// Entries in port p's burst.
+    [[nodiscard]] std::uint32_t count(port_id p) const noexcept {
+        return static_cast<std::uint32_t>(next_[p] - base(p));
+    }
+
     /// The next entry of port p's burst, to be written in place. The bridge emits each input
     /// frame at most once per port, so a burst never exceeds the capacity.
     [[nodiscard]] egress& push(port_id p) noexcept {
-        std::uint32_t& c = counts_[p];
-        if (c == 0) {
+        egress* const e = next_[p];
+        if (e == base(p)) {
             active_[n_active_++] = p;
         }
-        return entries_[std::size_t{p} * cap_ + c++];
+        next_[p] = e + 1;
+        return *e;
     }
+
+    /// push() for the specialised loop: plain entries (as_is, no segmentation) to the ports
+    /// allowed (a mask of ports below 64), undoable. A port's first push makes it ready (and
+    /// active if its burst is empty); a push to a ready port is a bit test, two stores and the
+    /// cursor update. discard() takes back the entries pushed since the undo point (the
+    /// writer's creation or the last keep()): they are the ones at the end of each port's
+    /// burst that point into the writer's input frames [lo, hi), which no earlier entry of the
+    /// burst does. Nothing else may push between a push and keep() or discard().
+    class writer {
+    public:
+        writer(port_bursts& b, std::uint64_t allowed, const packet::frame* lo = nullptr,
+               const packet::frame* hi = nullptr) noexcept
+            : b_(b), next_(b.next_.get()), base_(b.base_.get()), lo_(lo), hi_(hi),
+              n_active_(b.n_active_), allowed_(allowed), ever_(allowed) {}
+        writer(const writer&) = delete;
+        writer& operator=(const writer&) = delete;
+        ~writer() = default;
+
+        /// Appends f to port p's burst if p is allowed; false otherwise.
+        [[nodiscard]] bool try_push(std::size_t p, packet::frame& f) noexcept {
+            if (SPLITNET_UNLIKELY(p >= 64 || ((ready_ >> p) & 1U) == 0)) {
+                if (p >= 64 || ((allowed_ >> p) & 1U) == 0) {
+                    return false;
+                }
+                ready_ |= std::uint64_t{1} << p;
+                if (next_[p] == base_[p]) {
+                    b_.active_[b_.n_active_++] = static_cast<port_id>(p);
+                }
+            }
+            egress* const e = next_[p];
+            e->frame = &f;
+            e->vlan_tci = 0;
+            e->tag = egress_tag::as_is;
+            e->segment = false;
+            next_[p] = e + 1;
+            return true;
+        }
+        /// Changes the ports allowed (0: none).
+        void allow(std::uint64_t allowed) noexcept {
+            allowed_ = allowed;
+            ever_ |= allowed;
+            ready_ = 0; // a port's next push checks again whether its burst is empty
+        }
+        /// Keeps the pushes so far (later pushes start a new undo point).
+        void keep() noexcept {
+            ready_ = 0;
+            ever_ = allowed_;
+            n_active_ = b_.n_active_;
+        }
+        /// Takes back the pushes since the undo point.
+        void discard() noexcept {
+            for (std::uint64_t t = ever_; t != 0; t &= t - 1) {
+                const auto p = static_cast<std::size_t>(std::countr_zero(t));
+                egress* e = next_[p];
+                while (e != base_[p] && !std::less<>{}(e[-1].frame, lo_) &&
+                       std::less<>{}(e[-1].frame, hi_)) {
+                    --e;
+                }
+                next_[p] = e;
+            }
+            b_.n_active_ = n_active_;
+            ready_ = 0;
+        }
+
+    private:
+        port_bursts& b_;
+        egress** next_;
+        egress* const* base_;
+        const packet::frame* lo_;
+        const packet::frame* hi_;
+        std::uint32_t n_active_;  ///< the active list's length at the undo point
+        std::uint64_t allowed_;   ///< ports a push may go to
+        std::uint64_t ever_;      ///< ports allowed since the undo point (discard's scan)
+        std::uint64_t ready_ = 0; ///< allowed ports known to be active
+    };
 
     std::uint16_t max_ports_;
     std::uint32_t cap_;
     std::unique_ptr<egress[]> entries_;
-    std::unique_ptr<std::uint32_t[]> counts_;
+    std::unique_ptr<egress*[]> base_; ///< first entry of each port's burst
+    std::unique_ptr<egress*[]> next_; ///< write cursor per port: its burst is [base(p), next_[p])
     std::unique_ptr<std::uint32_t[]> segments_;
     std::unique_ptr<port_id[]> active_;
     std::unique_ptr<packet::frame*[]> dropped_;
