@@ -62,6 +62,9 @@
 #include <splitnet/packet/pcap.hpp>
 #include <splitnet/packet/tcp.hpp>
 #include <splitnet/packet/udp.hpp>
+#include <splitnet/pipeline/driver_domain.hpp>
+#include <splitnet/pipeline/report.hpp>
+#include <splitnet/pipeline/runtime_policies.hpp>
 #include <splitnet/ring/burst_queue.hpp>
 #include <splitnet/ring/fd_passing.hpp>
 #include <splitnet/ring/lockfree_adapter.hpp>

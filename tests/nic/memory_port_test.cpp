@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
 
 #include <splitnet/nic/memory_port.hpp>
 
@@ -45,4 +46,21 @@ TEST(MemoryPort, DiscardModeFreesEverythingSent) {
     EXPECT_EQ(port.tx_burst(f), 64U);
     EXPECT_EQ(pool.available(), 64U);
     EXPECT_EQ(port.stats().tx_packets, 64U);
+}
+
+TEST(MemoryPort, TheDoorbellRingsOnlyAfterTheReceiverArmedIt) {
+    sp::buffer_pool pool({.frame_count = 8});
+    sn::memory_port port(pool);
+    sp::frame f;
+    ASSERT_EQ(pool.alloc_burst({&f, 1}), 1U);
+    eventfd_t v = 0;
+    ASSERT_EQ(port.inject({&f, 1}), 1U);
+    EXPECT_NE(::eventfd_read(port.fd(), &v), 0) << "not armed: no system call on inject";
+    EXPECT_TRUE(port.prepare_to_sleep()) << "a frame is waiting: do not sleep";
+    ASSERT_EQ(port.rx_burst({&f, 1}), 1U);
+    EXPECT_FALSE(port.prepare_to_sleep());
+    ASSERT_EQ(port.inject({&f, 1}), 1U);
+    EXPECT_EQ(::eventfd_read(port.fd(), &v), 0) << "armed: inject rings";
+    ASSERT_EQ(port.rx_burst({&f, 1}), 1U);
+    pool.free(f);
 }

@@ -185,7 +185,9 @@ public:
         if (broken()) {
             return 0;
         }
-        stage();
+        if (rx_ring_.poll_requests() != 0) { // nothing is taken off the queue without buffers
+            stage();
+        }
         std::size_t delivered = 0;
         if (nstaged_ != 0) {
             delivered = res_.features.rx_copy == copy_side::backend ? deliver_by_copy()
@@ -235,6 +237,11 @@ public:
     [[nodiscard]] bool has_rx_backlog() const noexcept {
         return nstaged_ != 0 || carry_pos_ != ncarry_ || waiting_.size() != 0;
     }
+    /// Frames waiting for the guest: in the bounded queue, plus at most two bursts being
+    /// prepared for delivery (taken off the queue only when the guest has posted buffers).
+    [[nodiscard]] std::size_t queued() const noexcept {
+        return waiting_.size() + (ncarry_ - carry_pos_) + nstaged_;
+    }
     [[nodiscard]] std::uint64_t queue_drops() const noexcept {
         return queue_drops_.load(std::memory_order_relaxed);
     }
@@ -271,6 +278,8 @@ public:
         return rx_ring_.stats();
     }
     [[nodiscard]] std::uint16_t port_id() const noexcept { return res_.port_id; }
+    /// The port id stamped on frames from this guest (the pipeline's bridge port).
+    void set_port_id(std::uint16_t p) noexcept { res_.port_id = p; }
 
     /// Returns every buffer the queue holds to the pool: frames waiting for the guest and, with
     /// frontend copy, buffers granted to it (their grants are ended). For teardown.

@@ -229,8 +229,10 @@ private:
             return false;
         }
         for (const packet::frame* s = &f; s != nullptr; s = s->next) {
+            // Only bytes inside the segment's own buffer (one page) may be granted.
+            const std::uint8_t* buf = pool_.base() + s->buffer;
             if (s->buffer == packet::no_buffer || !pool_.owns(s->buffer) || s->data_len == 0 ||
-                s->data_len > page - reinterpret_cast<std::uintptr_t>(s->data) % page) {
+                s->data < buf || s->data + s->data_len > buf + pool_.frame_size()) {
                 return false;
             }
         }

@@ -2,11 +2,17 @@
 // splitnet/nic/memory_port.hpp: a port with no device behind it, for unit tests and benchmarks:
 // what is injected comes out of rx_burst, what tx_burst takes can be collected (or is freed, to
 // measure a pipeline without a sink). Bounded queues make backpressure real: inject() and
-// tx_burst() stop when full, exactly as a device ring would.
+// tx_burst() stop when full, exactly as a device ring would. fd() is an eventfd that inject()
+// rings after prepare_to_sleep() armed it, as a device raises an interrupt once re-enabled, so a
+// pipeline sleeps on it as on a real port (and pays no system call while it is busy).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <splitnet/nic/port.hpp>
 #include <splitnet/ring/spsc_ring.hpp>
@@ -23,7 +29,28 @@ struct memory_port_config {
 class memory_port {
 public:
     memory_port(packet::buffer_pool& pool, const memory_port_config& cfg = {})
-        : pool_(&pool), cfg_(cfg), rx_(cfg.rx_capacity), tx_(cfg.tx_capacity) {}
+        : pool_(&pool), cfg_(cfg), rx_(cfg.rx_capacity), tx_(cfg.tx_capacity),
+          event_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+    memory_port(const memory_port&) = delete;
+    memory_port& operator=(const memory_port&) = delete;
+    ~memory_port() {
+        if (event_ >= 0) {
+            ::close(event_);
+        }
+    }
+
+    /// Becomes readable when frames are injected after prepare_to_sleep().
+    [[nodiscard]] int fd() const noexcept { return event_; }
+
+    /// The receiver is about to sleep: clears the doorbell and arms it. True if frames are
+    /// already waiting (then do not sleep). Pairs with inject(): either this sees the frames or
+    /// inject sees the arm and rings.
+    [[nodiscard]] bool prepare_to_sleep() noexcept {
+        eventfd_t v;
+        (void)::eventfd_read(event_, &v);
+        armed_.store(true, std::memory_order_seq_cst);
+        return rx_.consumer().peek(1).size() != 0;
+    }
 
     [[nodiscard]] packet::buffer_pool& pool() noexcept { return *pool_; }
     [[nodiscard]] const port_stats& stats() const noexcept { return stats_; }
@@ -31,7 +58,11 @@ public:
 
     /// The test's side: frames for rx_burst to deliver (ownership passes). Returns how many fit.
     [[nodiscard]] std::size_t inject(std::span<const packet::frame> frames) noexcept {
-        return rx_.enqueue_burst(frames);
+        const std::size_t n = rx_.enqueue_burst(frames);
+        if (n != 0 && armed_.exchange(false, std::memory_order_seq_cst)) {
+            (void)::eventfd_write(event_, 1);
+        }
+        return n;
     }
     /// The test's side: frames the port sent (ownership passes to the caller).
     [[nodiscard]] std::size_t collect(std::span<packet::frame> out) noexcept {
@@ -70,6 +101,8 @@ private:
     ring::spsc_ring<packet::frame> rx_;
     ring::spsc_ring<packet::frame> tx_;
     port_stats stats_{};
+    int event_ = -1;
+    std::atomic<bool> armed_{false};
 };
 static_assert(port<memory_port>);
 

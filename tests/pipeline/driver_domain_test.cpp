@@ -1,0 +1,457 @@
+// The driver domain on an in-memory NIC with real netfronts connected over its control socket:
+// every path (NIC to guest, guest to NIC, guest to guest, broadcast, unknown unicast), aggregates
+// crossing the bridge whole and split only for the wire, backpressure with counted drops and no
+// lost buffers, a guest leaving mid-stream while another keeps going, a guest that breaks the
+// protocol removed without harm to the other, and every scheduler and moderation policy moving
+// the same traffic.
+#include <atomic>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "netif/raw_frontend.hpp"
+#include "pipeline/pipeline_fixture.hpp"
+
+namespace sp = splitnet::packet;
+namespace sn = splitnet::netif;
+namespace pl = splitnet::pipeline;
+using namespace splitnet::test;
+
+namespace {
+
+constexpr std::uint64_t wire_mac = 0x02aa'0000'0001;
+constexpr std::uint64_t guest_a = 0x0200'0000'000a;
+constexpr std::uint64_t guest_b = 0x0200'0000'000b;
+
+/// Receives from a guest queue into `got` (sequence numbers, -1 for a damaged frame).
+std::size_t drain(sn::frontend& f, std::vector<std::int64_t>& got) {
+    std::vector<sp::frame> burst(64);
+    const std::size_t n = f.queue(0).rx_burst(burst);
+    for (std::size_t i = 0; i < n; ++i) {
+        got.push_back(check_numbered(bytes_of(burst[i])));
+    }
+    f.pool().free_burst({burst.data(), n});
+    return n;
+}
+
+std::size_t collect(test_domain& d, std::vector<std::int64_t>& got) {
+    std::vector<sp::frame> out(256);
+    const std::size_t n = d.nic().collect(out);
+    for (std::size_t i = 0; i < n; ++i) {
+        got.push_back(check_numbered(bytes_of(out[i])));
+    }
+    d.pool().free_burst({out.data(), n});
+    return n;
+}
+
+::testing::AssertionResult in_order(const std::vector<std::int64_t>& got, std::int64_t count) {
+    if (static_cast<std::int64_t>(got.size()) != count) {
+        return ::testing::AssertionFailure() << got.size() << " frames, not " << count;
+    }
+    for (std::int64_t i = 0; i < count; ++i) {
+        if (got[static_cast<std::size_t>(i)] != i) {
+            return ::testing::AssertionFailure()
+                   << "frame " << i << " is " << got[static_cast<std::size_t>(i)]
+                   << (got[static_cast<std::size_t>(i)] < 0 ? " (damaged)" : "");
+        }
+    }
+    return ::testing::AssertionSuccess();
+}
+
+/// Lets the bridge learn a guest's MAC (a frame from it to the wire).
+void announce(test_domain& d, sn::frontend& g, std::uint64_t mac) {
+    std::vector<sp::frame> f{numbered(g.pool(), 999999, 64, wire_mac, mac)};
+    ASSERT_EQ(g.queue(0).tx_burst(f), 1U);
+    std::vector<std::int64_t> seen;
+    ASSERT_TRUE(eventually([&] { return collect(d, seen) != 0; })) << "announce";
+}
+
+class Paths : public ::testing::TestWithParam<std::tuple<pl::any_scheduler::kind, const char*>> {};
+
+TEST_P(Paths, EveryPathCarriesNumberedFramesIntactAndInOrder) {
+    pipeline_options o;
+    o.sched = std::get<0>(GetParam());
+    o.moderation = std::get<1>(GetParam());
+    const std::string path = pipeline_socket("paths");
+    auto d = make_domain(path, o);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    auto b = connect_guest(path, guest_b, sn::copy_side::frontend);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 2; }));
+    announce(*d, *a, guest_a);
+    announce(*d, *b, guest_b);
+    std::vector<std::int64_t> flooded; // B's announcement went to A too (the wire MAC is new)
+    ASSERT_TRUE(eventually([&] { return drain(*a, flooded) != 0; }));
+
+    constexpr std::int64_t n = 2000;
+    // NIC -> guest A, at most a ring's worth in flight (the guest's TCP would pace the sender).
+    std::vector<std::int64_t> at_a;
+    std::int64_t injected = 0;
+    EXPECT_TRUE(eventually([&] {
+        drain(*a, at_a);
+        if (injected < n && injected - static_cast<std::int64_t>(at_a.size()) < 128) {
+            std::vector<sp::frame> in;
+            for (std::int64_t k = injected; k < std::min(n, injected + 32); ++k) {
+                in.push_back(numbered(d->pool(), static_cast<std::uint64_t>(k), 60 + k % 1400,
+                                      guest_a, wire_mac));
+            }
+            const std::size_t took = d->nic().inject(in);
+            d->pool().free_burst(std::span(in).subspan(took));
+            injected += static_cast<std::int64_t>(took);
+        }
+        return at_a.size() >= static_cast<std::size_t>(n);
+    })) << at_a.size()
+        << "\n"
+        << d->stats().text();
+    EXPECT_TRUE(in_order(at_a, n));
+
+    // Guest B -> NIC, and guest B -> guest A (A's MAC is known: no flood).
+    std::vector<std::int64_t> at_wire, at_a2;
+    std::int64_t sent = 0;
+    EXPECT_TRUE(eventually([&] {
+        if (sent < n) {
+            std::vector<sp::frame> out;
+            for (int k = 0; k < 16 && sent + static_cast<std::int64_t>(out.size()) < n; ++k) {
+                const auto seq = static_cast<std::uint64_t>(sent) + out.size();
+                out.push_back(numbered(b->pool(), seq, 100 + seq % 1300, wire_mac, guest_b));
+            }
+            const std::size_t took = b->queue(0).tx_burst(out);
+            b->pool().free_burst(std::span(out).subspan(took));
+            sent += static_cast<std::int64_t>(took);
+        }
+        collect(*d, at_wire);
+        return at_wire.size() >= static_cast<std::size_t>(n);
+    }));
+    EXPECT_TRUE(in_order(at_wire, n));
+    sent = 0;
+    EXPECT_TRUE(eventually([&] {
+        if (sent < n && sent - static_cast<std::int64_t>(at_a2.size()) < 128) {
+            std::vector<sp::frame> out;
+            for (int k = 0; k < 16 && sent + static_cast<std::int64_t>(out.size()) < n; ++k) {
+                const auto seq = static_cast<std::uint64_t>(sent) + out.size();
+                out.push_back(numbered(b->pool(), seq, 100 + seq % 1400, guest_a, guest_b));
+            }
+            const std::size_t took = b->queue(0).tx_burst(out);
+            b->pool().free_burst(std::span(out).subspan(took));
+            sent += static_cast<std::int64_t>(took);
+        }
+        drain(*a, at_a2);
+        return at_a2.size() >= static_cast<std::size_t>(n);
+    }));
+    EXPECT_TRUE(in_order(at_a2, n));
+    std::vector<std::int64_t> stray;
+    collect(*d, stray);
+    EXPECT_TRUE(stray.empty()) << "guest-to-guest traffic does not touch the NIC";
+
+    const pl::report r = d->stats();
+    EXPECT_EQ(r.guests.size(), 2U);
+    EXPECT_EQ(r.drops(), 0U) << r.text();
+    d->stop();
+    a.reset();
+    b.reset();
+    d.reset();
+}
+
+std::string policy_name(
+    const ::testing::TestParamInfo<std::tuple<pl::any_scheduler::kind, const char*>>& info) {
+    static const char* const scheds[] = {"Credit", "CacheAware", "Stealing"};
+    const std::string m = std::get<1>(info.param);
+    return std::string(scheds[static_cast<int>(std::get<0>(info.param))]) +
+           (m == "none"       ? "NoModeration"
+            : m == "adaptive" ? "Adaptive"
+                              : "Fixed");
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, Paths,
+                         ::testing::Combine(::testing::Values(pl::any_scheduler::kind::credit,
+                                                              pl::any_scheduler::kind::cache_aware,
+                                                              pl::any_scheduler::kind::stealing),
+                                            ::testing::Values("none", "fixed:32,50", "adaptive")),
+                         policy_name);
+
+TEST(Pipeline, BroadcastAndUnknownUnicastFloodToEveryOtherPort) {
+    const std::string path = pipeline_socket("flood");
+    auto d = make_domain(path);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    auto b = connect_guest(path, guest_b);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 2; }));
+    // From the wire: a broadcast reaches both guests.
+    std::vector<sp::frame> in{numbered(d->pool(), 0, 200, 0xffff'ffff'ffff, wire_mac)};
+    ASSERT_EQ(d->nic().inject(in), 1U);
+    std::vector<std::int64_t> at_a, at_b;
+    EXPECT_TRUE(eventually(
+        [&] {
+            drain(*a, at_a);
+            drain(*b, at_b);
+            return at_a.size() == 1 && at_b.size() == 1;
+        },
+        3))
+        << d->stats().text();
+    EXPECT_EQ(at_a, std::vector<std::int64_t>{0});
+    EXPECT_EQ(at_b, std::vector<std::int64_t>{0});
+    // From guest A to a MAC nobody announced: the wire and guest B both get it.
+    std::vector<sp::frame> out{numbered(a->pool(), 1, 300, 0x0200'0000'00ee, guest_a)};
+    ASSERT_EQ(a->queue(0).tx_burst(out), 1U);
+    std::vector<std::int64_t> at_wire;
+    at_b.clear();
+    EXPECT_TRUE(eventually([&] {
+        collect(*d, at_wire);
+        drain(*b, at_b);
+        return at_wire.size() == 1 && at_b.size() == 1;
+    }));
+    EXPECT_EQ(at_wire, std::vector<std::int64_t>{1});
+    EXPECT_EQ(at_b, std::vector<std::int64_t>{1});
+    at_a.clear();
+    drain(*a, at_a);
+    EXPECT_TRUE(at_a.empty()) << "never back to the ingress port";
+    const auto r = d->stats();
+    EXPECT_EQ(r.bridge.tx_flooded, 2U);
+    d->stop();
+}
+
+TEST(Pipeline, AGuestCannotSendFromAnotherMac) {
+    const std::string path = pipeline_socket("spoof");
+    auto d = make_domain(path);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    std::vector<sp::frame> out{numbered(a->pool(), 7, 300, wire_mac, guest_b)};
+    ASSERT_EQ(a->queue(0).tx_burst(out), 1U);
+    ASSERT_TRUE(eventually([&] { return d->stats().bridge.rx_drop_spoofed == 1; }));
+    std::vector<std::int64_t> at_wire;
+    collect(*d, at_wire);
+    EXPECT_TRUE(at_wire.empty());
+    d->stop();
+}
+
+TEST(Pipeline, AggregatesCrossWholeToAGsoGuestAndSplitForTheWire) {
+    const std::string path = pipeline_socket("gro");
+    auto d = make_domain(path);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    announce(*d, *a, guest_a);
+    // 64 MSS segments of one TCP flow from the wire, injected as one burst: GRO merges them.
+    sp::tcp_stream_config sc = sp::tcp_flow(0);
+    sc.l2.dst = sp::mac_address::from_u64(guest_a);
+    sc.l2.src = sp::mac_address::from_u64(wire_mac);
+    sp::tcp_stream stream(sc);
+    std::vector<sp::frame> in(64);
+    ASSERT_EQ(d->pool().alloc_burst(in), in.size());
+    for (auto& f : in) {
+        f.data_len = f.pkt_len = static_cast<std::uint32_t>(stream.next({f.data, 1792}));
+    }
+    ASSERT_EQ(d->nic().inject(in), in.size());
+    std::vector<sp::frame> burst(64);
+    std::size_t frames = 0, gso = 0;
+    std::uint64_t payload = 0;
+    EXPECT_TRUE(eventually([&] {
+        const std::size_t n = a->queue(0).rx_burst(burst);
+        for (std::size_t i = 0; i < n; ++i) {
+            ++frames;
+            gso += burst[i].offload.is_gso() ? 1 : 0;
+            const auto b = bytes_of(burst[i]);
+            const auto p = sp::parse(b);
+            payload += p.payload_len();
+        }
+        a->pool().free_burst({burst.data(), n});
+        return payload == stream.bytes_sent();
+    }));
+    EXPECT_LT(frames, 8U) << "aggregated";
+    EXPECT_GE(gso, 1U);
+    // Now the guest sends a 60 KB TSO frame to the wire: the NIC gets MTU-sized segments.
+    sp::tcp_stream_config back = sp::tcp_flow(1);
+    back.l2.src = sp::mac_address::from_u64(guest_a);
+    back.l2.dst = sp::mac_address::from_u64(wire_mac);
+    std::vector<std::uint8_t> payload_bytes(60000);
+    sp::fill_stream_bytes(payload_bytes, 3, 0);
+    std::vector<std::uint8_t> pkt(61000);
+    sp::tcp_spec tcp;
+    tcp.seq = 5;
+    const std::size_t len = sp::build_tcp(pkt, back.l2, back.ip, tcp, payload_bytes);
+    pkt.resize(len);
+    sp::frame tso = make_chain(a->pool(), pkt);
+    const auto parsed = sp::parse(tso.bytes(), tso.pkt_len);
+    sp::set_partial_checksum(tso.bytes(), parsed, tso.offload);
+    tso.offload.gso = sp::gso_type::tcpv4;
+    tso.offload.gso_size = 1448;
+    ASSERT_TRUE(sp::complete_offload_metadata(parsed, tso.offload));
+    std::vector<sp::frame> out{tso};
+    ASSERT_EQ(a->queue(0).tx_burst(out), 1U);
+    std::vector<sp::frame> wire(256);
+    std::size_t segs = 0;
+    std::uint64_t wire_payload = 0;
+    bool valid = true;
+    EXPECT_TRUE(eventually([&] {
+        const std::size_t n = d->nic().collect(wire);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto b = bytes_of(wire[i]);
+            const auto p = sp::parse(b);
+            valid &=
+                b.size() <= 1514 && sp::l4_checksum_ok(b, p) && sp::ipv4_header_checksum_ok(b, p);
+            wire_payload += p.payload_len();
+            ++segs;
+        }
+        d->pool().free_burst({wire.data(), n});
+        return wire_payload >= 60000;
+    }));
+    EXPECT_EQ(segs, (60000U + 1447U) / 1448U);
+    EXPECT_TRUE(valid) << "MTU-sized, checksums complete";
+    d->stop();
+}
+
+TEST(Pipeline, BackpressureDropsAreCountedAndEveryBufferComesBack) {
+    pipeline_options o;
+    o.rx_queue_len = 32;
+    const std::string path = pipeline_socket("bp");
+    auto d = make_domain(path, o);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    announce(*d, *a, guest_a);
+    // The guest does not read: its ring fills (256 slots), then the backend queue (32), then
+    // the rest is dropped and counted.
+    std::uint64_t injected = 0;
+    for (int i = 0; i < 40; ++i) {
+        std::vector<sp::frame> in;
+        for (int k = 0; k < 32; ++k) {
+            in.push_back(numbered(d->pool(), injected + static_cast<std::uint64_t>(k), 100, guest_a,
+                                  wire_mac));
+        }
+        std::size_t done = 0;
+        ASSERT_TRUE(eventually([&] {
+            done += d->nic().inject(std::span(in).subspan(done));
+            return done == in.size();
+        }));
+        injected += in.size();
+    }
+    ASSERT_TRUE(eventually([&] {
+        const auto r = d->stats();
+        return r.guests.size() == 1 &&
+               r.guests[0].queue.rx_packets + r.guests[0].queue_drops + r.guests[0].queued ==
+                   injected;
+    }));
+    const auto r = d->stats();
+    EXPECT_GT(r.guests[0].queue_drops, 0U);
+    std::vector<std::int64_t> got;
+    while (drain(*a, got) != 0) {
+    }
+    EXPECT_TRUE(eventually([&] {
+        drain(*a, got);
+        return got.size() + d->stats().guests[0].queue_drops == injected;
+    }));
+    d->stop();
+    a.reset();
+    const auto cap = d->pool().capacity();
+    auto* pool = &d->pool();
+    d.reset(); // guests, queues, GRO, egress: everything returns its buffers before the pool goes
+    (void)pool;
+    (void)cap;
+}
+
+TEST(Pipeline, AGuestLeavingMidStreamLeavesTheOtherRunningAndTheDomainWhole) {
+    const std::string path = pipeline_socket("leave");
+    auto d = make_domain(path);
+    d->start();
+    auto a = connect_guest(path, guest_a);
+    auto b = connect_guest(path, guest_b);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 2; }));
+    announce(*d, *a, guest_a);
+    announce(*d, *b, guest_b);
+    std::uint64_t to_b = 0;
+    std::vector<std::int64_t> at_b;
+    // Once A is gone its MAC is unknown: frames for it flood to B, which ignores them.
+    const auto own = [&] {
+        std::vector<std::int64_t> v;
+        for (const auto x : at_b) {
+            if (x < 999'999) { // not A's frames, nor A's announcement flooded to B
+                v.push_back(x);
+            }
+        }
+        return v;
+    };
+    // Frames for both guests, at most 64 of B's in flight; A disappears halfway.
+    for (int round = 0; round < 200; ++round) {
+        std::vector<sp::frame> in;
+        for (int k = 0; k < 16; ++k) {
+            in.push_back(numbered(d->pool(), to_b++, 500, guest_b, wire_mac));
+            in.push_back(numbered(d->pool(), 1'000'000, 500, guest_a, wire_mac));
+        }
+        std::size_t done = 0;
+        ASSERT_TRUE(eventually([&] {
+            drain(*b, at_b);
+            if (a) {
+                std::vector<std::int64_t> ignore;
+                drain(*a, ignore);
+            }
+            if (to_b - own().size() > 64) {
+                return false;
+            }
+            done += d->nic().inject(std::span(in).subspan(done));
+            return done == in.size();
+        }));
+        if (round == 100) {
+            a.reset(); // the guest exits
+        }
+    }
+    EXPECT_TRUE(eventually([&] {
+        drain(*b, at_b);
+        return own().size() == to_b;
+    }));
+    EXPECT_TRUE(in_order(own(), static_cast<std::int64_t>(to_b)));
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    const auto r = d->stats();
+    ASSERT_EQ(r.departed.size(), 1U);
+    EXPECT_NE(r.departed[0].reason.find("closed"), std::string::npos) << r.departed[0].reason;
+    d->stop();
+}
+
+TEST(Pipeline, AGuestThatBreaksTheProtocolIsRemovedWithoutHarmToTheOther) {
+    const std::string path = pipeline_socket("evil");
+    auto d = make_domain(path);
+    d->start();
+    auto good = connect_guest(path, guest_b);
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    announce(*d, *good, guest_b);
+    // A hand-made front end: the handshake done right, then a TX request that crosses a page.
+    auto ch = sn::control::channel::connect(path);
+    sn::control::message hello;
+    ASSERT_EQ(ch.receive(hello, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    std::string why;
+    const auto h = sn::hello_info::read(hello, why);
+    ASSERT_TRUE(h) << why;
+    raw_frontend evil({.self = h->frontend_id, .backend_id = h->backend_id});
+    ASSERT_TRUE(ch.send(evil.connect_message()));
+    sn::control::message done;
+    ASSERT_EQ(ch.receive(done, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    ASSERT_EQ(done.type(), sn::control::message_type::connected);
+    evil.set_control(std::move(ch));
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 2; }));
+    const auto ref = evil.grant_page(0, true);
+    const sn::tx_request bad{ref, 4000, 0, 1, 200}; // 4000 + 200 > 4096
+    ASSERT_EQ(evil.send_tx({&bad, 1}), 1U);
+    EXPECT_TRUE(eventually([&] { return d->guest_count() == 1; })) << "the evil guest is gone";
+    EXPECT_NE(evil.backend_error(std::chrono::seconds(2)).find("crosses a page"),
+              std::string::npos);
+    // The good guest never noticed.
+    std::uint64_t sent = 0;
+    std::vector<std::int64_t> at_good;
+    EXPECT_TRUE(eventually([&] {
+        if (sent < 100 && sent - at_good.size() < 32) {
+            std::vector<sp::frame> in{numbered(d->pool(), sent, 200, guest_b, wire_mac)};
+            sent += d->nic().inject(in);
+        }
+        drain(*good, at_good);
+        return at_good.size() >= 100;
+    }));
+    EXPECT_TRUE(in_order(at_good, 100));
+    const auto r = d->stats();
+    ASSERT_EQ(r.departed.size(), 1U);
+    EXPECT_NE(r.departed[0].reason.find("crosses a page"), std::string::npos)
+        << r.departed[0].reason;
+    d->stop();
+}
+
+} // namespace
