@@ -48,6 +48,7 @@ inline std::unique_ptr<test_domain> make_domain(const std::string& path,
     cfg.mtu = 1500;
     cfg.max_guests = 4;
     cfg.queue.rx_queue_len = o.rx_queue_len;
+    cfg.offer.frontend_copy = true;
     cfg.memory.populate = false;
     cfg.memory.pool.frame_count = o.pool_frames;
     cfg.busy_poll = std::chrono::microseconds(20);

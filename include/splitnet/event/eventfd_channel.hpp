@@ -11,12 +11,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <splitnet/config.hpp>
@@ -41,6 +44,15 @@ public:
                                              "eventfd_channel: received descriptor is unusable"));
         }
     }
+    /// True when `fd` is an eventfd (a peer may send any descriptor in its place).
+    [[nodiscard]] static bool is_eventfd(int fd) noexcept {
+        char link[64] = {};
+        const std::string path = "/proc/self/fd/" + std::to_string(fd);
+        const ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+        return n > 0 &&
+               std::string_view(link, static_cast<std::size_t>(n)) == "anon_inode:[eventfd]";
+    }
+
     eventfd_channel(eventfd_channel&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
     eventfd_channel& operator=(eventfd_channel&&) = delete;
     eventfd_channel(const eventfd_channel&) = delete;
@@ -55,9 +67,21 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_; }
 
     void notify() noexcept {
-        const std::uint64_t one = 1;
-        // EAGAIN only if the counter would overflow 2^64-2: the waiter is then certainly woken.
-        while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+        std::uint64_t one = 1;
+        iovec iov{&one, sizeof one};
+        // The peer shares the open file description and may have cleared O_NONBLOCK: RWF_NOWAIT
+        // never blocks whatever the flag says. EAGAIN means a full counter: the waiter is
+        // certainly woken already.
+        ssize_t n;
+        do {
+            n = ::pwritev2(fd_, &iov, 1, -1, RWF_NOWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EOPNOTSUPP) { // kernels without nowait eventfd writes
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT) != 0) {
+                while (::write(fd_, &one, sizeof one) < 0 && errno == EINTR) {
+                }
+            }
         }
         detail::event_counters::bump(counters_.sent);
     }
@@ -72,10 +96,18 @@ public:
 
     [[nodiscard]] bool try_consume() noexcept {
         std::uint64_t v = 0;
+        iovec iov{&v, sizeof v};
         ssize_t n;
+        // RWF_NOWAIT: never block, whatever the peer did to the shared O_NONBLOCK flag.
         do {
-            n = ::read(fd_, &v, sizeof v);
+            n = ::preadv2(fd_, &iov, 1, -1, RWF_NOWAIT);
         } while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EOPNOTSUPP) { // kernels without nowait eventfd reads
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0) {
+                n = ::read(fd_, &v, sizeof v);
+            }
+        }
         if (n == static_cast<ssize_t>(sizeof v)) {
             detail::event_counters::bump(counters_.wakeups);
             return true;

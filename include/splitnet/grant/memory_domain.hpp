@@ -11,6 +11,7 @@
 //   pages [table_pages + 1, end) data frames: the only pages a grant may name
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -70,8 +71,17 @@ struct memory_domain {
     [[nodiscard]] grant_entry& entry(grant_ref ref) const noexcept {
         return reinterpret_cast<grant_entry*>(region.data())[ref];
     }
+    /// Activity words kept outside the region, by slot (nullptr: the word in the activity
+    /// page). A granter that shares its region read-only gives each grantee a small writable
+    /// page of its own for its slot (netif/backend_memory.hpp), so a grantee can neither write
+    /// the granter's memory nor touch another grantee's slot.
+    std::array<std::uint32_t*, max_activity_slots> activity_at{};
+
     /// The activity word of grantee slot `slot` (< activity_slots).
     [[nodiscard]] std::uint32_t& activity(std::uint32_t slot) const noexcept {
+        if (activity_at[slot] != nullptr) {
+            return *activity_at[slot];
+        }
         return *reinterpret_cast<std::uint32_t*>(
             region.data() + std::size_t{table_pages} * grant_page_size + std::size_t{slot} * 64);
     }

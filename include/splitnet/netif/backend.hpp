@@ -93,12 +93,22 @@ public:
         }
         control::message reply(control::message_type::connected, control::link_state::connected);
         connected_info ci;
+        int readonly = -1;
         if (b->memory_slot_) {
-            ci = {true, p.memory->fd(), p.memory->domain().table_pages,
-                  p.memory->domain().activity_slots, *b->memory_slot_};
+            readonly = p.memory->readonly_fd();
+            ci = {true,
+                  readonly,
+                  p.memory->activity_fd(*b->memory_slot_),
+                  p.memory->domain().table_pages,
+                  p.memory->domain().activity_slots,
+                  *b->memory_slot_};
         }
         ci.write(reply);
-        if (!ch.send(reply)) {
+        const bool sent = ch.send(reply);
+        if (readonly >= 0) {
+            ::close(readonly);
+        }
+        if (!sent) {
             why = "the front end went away during the handshake";
             return nullptr;
         }
@@ -268,6 +278,12 @@ private:
                           " is missing or used twice";
                     return false;
                 }
+                if (!event::eventfd_channel::is_eventfd(fd)) {
+                    ::close(fd);
+                    why = name + "event channel descriptor " + std::to_string(idx) +
+                          " is not an eventfd";
+                    return false;
+                }
                 channels_.push_back(std::make_unique<event::eventfd_channel>(fd));
                 ev[d] = channels_.back().get();
             }
@@ -284,6 +300,7 @@ private:
         r.pool = params_.pool;
         r.memory = params_.memory;
         r.features = features_;
+        r.mtu = mtu_;
         if (features_.rx_copy == copy_side::frontend) {
             const auto range = params_.memory->take_ref_range();
             if (!range) {

@@ -11,10 +11,13 @@
 //   [table_pages + 1, end)  the buffer pool's arena: buffer i at page table_pages + 1 + i *
 //                           frame_size / 4096
 //
-// Isolation, stated plainly: in Xen the hypervisor executes a guest's grant copy, so a guest can
-// read only what it was granted. Here a front end that maps this region to copy could read any
-// buffer in it; the grants bound an honest front end, not a hostile one. Use copy_side::backend
-// (the default) between mutually distrusting guests.
+// What a front end that copies gets: this region through a read-only descriptor (it cannot
+// write a byte of it, not even by mapping it again), and one small writable page of its own
+// that holds its activity slot (memory_domain::activity_at), so it cannot touch another front
+// end's slot either. Isolation, stated plainly: in Xen the hypervisor executes a guest's grant
+// copy, so a guest can read only what it was granted; here such a front end could read any
+// buffer of the pool, other guests' packets included. The grants bound an honest front end, not
+// a hostile one: use copy_side::backend (the default) between mutually distrusting guests.
 //
 // Threading: the reference-range and activity-slot allocators are for the control thread (the
 // one connecting and disconnecting front ends); the pool is thread-safe as always.
@@ -60,6 +63,10 @@ public:
           range_used_(cfg.table_pages, false), slot_used_(cfg.activity_slots, false) {
         domain_.validate();    // a fresh memfd is zero: the table and activity page start clear
         range_used_[0] = true; // page 0 holds the reserved references
+        for (std::uint32_t a = 0; a < cfg.activity_slots; ++a) {
+            activity_.push_back(ring::shared_region::create("splitnet-activity", 1));
+            domain_.activity_at[a] = reinterpret_cast<std::uint32_t*>(activity_[a].bytes().data());
+        }
         if (cfg.populate) {
             for (std::size_t p = 0; p < region_.pages(); ++p) {
                 region_.page(p)[0] = std::byte{0}; // allocates the memfd page now
@@ -72,6 +79,10 @@ public:
     [[nodiscard]] packet::buffer_pool& pool() noexcept { return pool_; }
     [[nodiscard]] const grant::memory_domain& domain() const noexcept { return domain_; }
     [[nodiscard]] int fd() const noexcept { return region_.fd(); }
+    /// A read-only descriptor of the region for a front end (the caller closes it).
+    [[nodiscard]] int readonly_fd() const { return region_.reopen_readonly(); }
+    /// The writable page holding activity slot `s` (for the front end given that slot).
+    [[nodiscard]] int activity_fd(std::uint32_t s) const noexcept { return activity_[s].fd(); }
 
     /// The grant frame (page of this domain) holding byte `p` of a pool buffer.
     [[nodiscard]] std::uint64_t frame_of(const std::uint8_t* p) const noexcept {
@@ -125,6 +136,7 @@ public:
 private:
     backend_memory_config cfg_;
     ring::shared_region region_;
+    std::vector<ring::shared_region> activity_; ///< one page per activity slot
     grant::memory_domain domain_;
     packet::buffer_pool pool_;
     std::vector<bool> range_used_;

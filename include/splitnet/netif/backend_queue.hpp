@@ -25,8 +25,9 @@
 // fault() says why; the owning netback disconnects the front end. Bad grants fail their packet
 // alone (rsp_error), as in Xen.
 //
-// Threading: tx_burst from any thread; everything else from the one worker serving the queue
-// at a time (the pipeline hands a queue between workers with a happens-before edge).
+// Threading: tx_burst and broken() from any thread; everything else from the one worker serving
+// the queue at a time (the pipeline hands a queue between workers with a happens-before edge),
+// stop() included (a control thread calls it while no worker serves the queue).
 #pragma once
 
 #include <algorithm>
@@ -108,6 +109,7 @@ public:
         grant::grant_ref ref_range = 0;   ///< frontend copy only: first reference of our range
         negotiated features{};
         std::uint16_t port_id = 0; ///< stamped on frames from the guest
+        std::uint32_t mtu = 1500;  ///< the guest's MTU: bounds its GSO segment size
     };
 
     backend_queue(const resources& r, const backend_config& cfg, Moderation moderation = {})
@@ -126,6 +128,7 @@ public:
             grants_.emplace(r.memory->domain(), r.ref_range, backend_memory::refs_per_range());
             inflight_ = std::make_unique<inflight_slot[]>(rx_ring_.size());
         }
+        note_ring_faults();
     }
     backend_queue(const backend_queue&) = delete;
     backend_queue& operator=(const backend_queue&) = delete;
@@ -230,7 +233,7 @@ public:
         if (has_rx_backlog()) {
             work = rx_ring_.final_check_for_requests(1) || work;
         }
-        return work;
+        return note_ring_faults() ? false : work;
     }
 
     /// Frames waiting for the guest (queued or staged).
@@ -262,7 +265,9 @@ public:
         }
     }
 
-    [[nodiscard]] bool broken() const noexcept { return !fault_.empty(); }
+    /// True once the queue stopped (any thread may ask: a control thread watching for faults).
+    [[nodiscard]] bool broken() const noexcept { return broken_.load(std::memory_order_acquire); }
+    /// Why it stopped; read it after broken() said true (written once, before that flag).
     [[nodiscard]] const std::string& fault() const noexcept { return fault_; }
     /// Stops the queue (a disconnect): nothing more is read from or written to the rings.
     void stop(const std::string& why) { fail(why); }
@@ -306,6 +311,7 @@ private:
     static constexpr std::size_t max_tx_buffers = 512; ///< pool buffers per rx_burst step
     static constexpr std::size_t max_segments = 64;    ///< segments of one aggregate we split
     static constexpr std::uint32_t page = page_bytes;
+    static constexpr std::uint32_t tcp_ip_min_headers = 40; ///< IPv4 + TCP without options
 
     struct inflight_slot {
         grant::grant_ref ref = grant::invalid_ref;
@@ -317,15 +323,32 @@ private:
             SPLITNET_THROW(std::invalid_argument(
                 "backend_queue: rx_queue_len must be at least 1 and burst 1..256"));
         }
+        if (c.limits.max_slots == 0 || c.limits.max_slots > c.limits.fatal_slots ||
+            c.limits.fatal_slots > max_tx_fragments) {
+            SPLITNET_THROW(std::invalid_argument(
+                "backend_queue: limits must satisfy 1 <= max_slots <= fatal_slots <= " +
+                std::to_string(max_tx_fragments)));
+        }
         return c;
     }
     [[nodiscard]] std::size_t staged_capacity() const noexcept {
         return std::size_t{cfg_.burst} + max_segments;
     }
 
+    /// A ring half that stopped trusting the front end breaks the queue (true if one did).
+    bool note_ring_faults() {
+        if (tx_ring_.broken()) {
+            fail(tx_ring_.fault().describe());
+        } else if (rx_ring_.broken()) {
+            fail(rx_ring_.fault().describe());
+        }
+        return broken();
+    }
+
     std::size_t fail(const std::string& why) {
-        if (fault_.empty()) {
+        if (!broken_.load(std::memory_order_relaxed)) {
             fault_ = why.empty() ? std::string("stopped") : why;
+            broken_.store(true, std::memory_order_release);
         }
         return 0;
     }
@@ -515,10 +538,20 @@ private:
     /// What the negotiation allows on the TX ring.
     [[nodiscard]] bool tx_allowed(const tx_packet& p) const noexcept {
         const negotiated& f = res_.features;
+        // Multicast control (feature-multicast-control) is not offered, and the decoder lets a
+        // packet with a multicast extra through at any size, 0 included: it is not a frame.
+        if (p.has_mcast_add || p.has_mcast_del || p.total_size < ethernet_header_bytes) {
+            return false;
+        }
         if (p.nfrags > 1 && !f.tx_sg) {
             return false;
         }
         if (p.has_gso) {
+            // A segment must fit the guest's MTU: an MSS a guest names freely would otherwise
+            // make segments no buffer or link can carry.
+            if (std::uint32_t{p.gso.size} + tcp_ip_min_headers > res_.mtu) {
+                return false;
+            }
             return p.gso.type == gso_type_tcpv4 ? f.tx_gso_tcpv4 : f.tx_gso_tcpv6;
         }
         return true;
@@ -904,6 +937,7 @@ private:
     std::uint64_t recycle_bufs_[64];
     std::size_t nrecycle_bufs_ = 0;
     std::string fault_;
+    std::atomic<bool> broken_{false};
     backend_queue_stats stats_{};
     nic::port_stats port_stats_{};
     alignas(cache_line_size) std::atomic<std::uint64_t> queue_drops_{0};

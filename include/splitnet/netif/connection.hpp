@@ -207,10 +207,12 @@ private:
     }
 };
 
-/// The back end's answer; with frontend copy it hands over its own grant region.
+/// The back end's answer; with frontend copy it hands over its own grant region (read-only)
+/// and the page holding the front end's activity slot (writable).
 struct connected_info {
     bool frontend_copy = false;
-    int region = -1; ///< the back end's region memfd (an index after read())
+    int region = -1;   ///< the back end's region, a read-only memfd (an index after read())
+    int activity = -1; ///< the page of the front end's activity slot (an index after read())
     std::uint32_t table_pages = 0;
     std::uint32_t activity_slots = 0;
     std::uint32_t copy_slot = 0; ///< the front end's activity slot in that region
@@ -220,6 +222,7 @@ struct connected_info {
             return;
         }
         m.set("backend-grant-region", m.add_fd(region));
+        m.set("backend-grant-activity", m.add_fd(activity));
         m.set("backend-grant-table-pages", table_pages);
         m.set("backend-grant-activity-slots", activity_slots);
         m.set("copy-activity-slot", copy_slot);
@@ -232,14 +235,17 @@ struct connected_info {
             return c;
         }
         const auto region = m.get_fd_index("backend-grant-region");
+        const auto activity = m.get_fd_index("backend-grant-activity");
         const auto pages = m.get_uint("backend-grant-table-pages", 1024);
         const auto slots = m.get_uint("backend-grant-activity-slots", grant::max_activity_slots);
         const auto slot = m.get_uint("copy-activity-slot", grant::max_activity_slots);
-        if (!region || !pages || !slots || !slot || *slot >= *slots) {
+        if (!region || !activity || *activity == *region || !pages || !slots || !slot ||
+            *slot >= *slots) {
             why = "the back end's connected message lacks its grant region for frontend copy";
             return std::nullopt;
         }
         c.region = static_cast<int>(*region);
+        c.activity = static_cast<int>(*activity);
         c.table_pages = static_cast<std::uint32_t>(*pages);
         c.activity_slots = static_cast<std::uint32_t>(*slots);
         c.copy_slot = static_cast<std::uint32_t>(*slot);

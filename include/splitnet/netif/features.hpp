@@ -42,7 +42,7 @@ struct backend_offer {
     bool gso_tcpv6 = true;            ///< feature-gso-tcpv6
     bool ipv6_csum_offload = true;    ///< feature-ipv6-csum-offload: partial IPv6 checksums on TX
     bool split_event_channels = true; ///< feature-split-event-channels
-    bool frontend_copy = true;        ///< feature-rx-frontend-copy (splitnet)
+    bool frontend_copy = false;       ///< feature-rx-frontend-copy (splitnet; see backend_memory)
     std::uint32_t max_queues = 4;     ///< multi-queue-max-queues
     std::uint32_t activity_slots = 1; ///< grant-activity-slots (splitnet)
 

@@ -225,17 +225,24 @@ private:
             fail(why);
         }
         if (cd->frontend_copy) {
+            // The back end's memory is ours to read only; our activity slot is ours to write.
             backend_region_ = ring::shared_region::try_attach(
-                done.take_fd(static_cast<std::size_t>(cd->region)), why);
+                done.take_fd(static_cast<std::size_t>(cd->region)), why, false);
             if (!backend_region_.valid()) {
                 fail(why);
             }
-            const grant::memory_domain bd{hello_.backend_id, backend_region_.bytes(),
-                                          cd->table_pages, cd->activity_slots,
-                                          backend_region_.fd()};
+            activity_page_ = ring::shared_region::try_attach(
+                done.take_fd(static_cast<std::size_t>(cd->activity)), why);
+            if (!activity_page_.valid()) {
+                fail(why);
+            }
+            grant::memory_domain bd{hello_.backend_id, backend_region_.bytes(), cd->table_pages,
+                                    cd->activity_slots, backend_region_.fd()};
             if (auto bad = bd.check()) {
                 fail("the back end's region: " + *bad);
             }
+            bd.activity_at[cd->copy_slot] =
+                reinterpret_cast<std::uint32_t*>(activity_page_.bytes().data());
             backend_domains_.add(bd);
             copier_.emplace(backend_domains_, hello_.frontend_id, cd->copy_slot);
             for (auto& q : queues_) {
@@ -312,6 +319,7 @@ private:
     std::vector<std::unique_ptr<event::eventfd_channel>> channels_;
     std::vector<queue_info> queue_infos_;
     ring::shared_region backend_region_;
+    ring::shared_region activity_page_;
     grant::domain_registry backend_domains_{4};
     std::optional<grant::grant_copier> copier_;
     std::vector<std::unique_ptr<frontend_queue>> queues_; // last: destroyed first

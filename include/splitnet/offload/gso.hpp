@@ -88,6 +88,14 @@ public:
             ++stats_.in_place;
             return {n, true};
         }
+        if (l.hdr + l.mss > pool_.frame_size() - pool_.default_headroom()) {
+            // Each copied segment is one buffer: headers and one MSS must fit in it (an MSS
+            // comes from a guest's GSO extra, which may name any size).
+            ++stats_.malformed;
+            stats_.segmented -= 1;
+            stats_.segments -= n;
+            return {};
+        }
         if (pool_.alloc_burst(out.first(n)) != n) {
             for (std::uint32_t i = 0; i < n; ++i) {
                 if (out[i].data != nullptr) {

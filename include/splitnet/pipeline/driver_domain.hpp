@@ -198,7 +198,10 @@ public:
             return;
         }
         stop_.store(true);
-        resume_all();
+        {
+            const std::lock_guard lk(pause_mu_);
+            pause_cv_.notify_all(); // parked workers see stop_
+        }
         for (auto& w : workers_) {
             w->kick();
         }
@@ -466,13 +469,13 @@ private:
         driver_domain& d_;
     };
 
+    /// Stops the workers at their next quiescent point and keeps other control-plane callers
+    /// (the control thread, stats(), add_guest()) out until resume_all(): one at a time.
     void pause_all() {
+        ctl_mu_.lock();
         std::unique_lock lk(pause_mu_);
-        if (pause_depth_++ != 0) {
-            return;
-        }
-        if (!running_.load()) {
-            return; // nothing runs: already quiescent
+        if (pause_depth_++ != 0 || !running_.load()) {
+            return; // already paused by this thread, or nothing runs
         }
         pause_.store(true, std::memory_order_seq_cst);
         for (auto& w : workers_) {
@@ -481,12 +484,14 @@ private:
         pause_cv_.wait(lk, [&] { return paused_ == workers_.size() || !running_.load(); });
     }
     void resume_all() {
-        const std::lock_guard lk(pause_mu_);
-        if (pause_depth_ == 0 || --pause_depth_ != 0) {
-            return;
+        {
+            const std::lock_guard lk(pause_mu_);
+            if (pause_depth_ != 0 && --pause_depth_ == 0) {
+                pause_.store(false, std::memory_order_seq_cst);
+                pause_cv_.notify_all();
+            }
         }
-        pause_.store(false, std::memory_order_seq_cst);
-        pause_cv_.notify_all();
+        ctl_mu_.unlock();
     }
     void park_if_paused() {
         if (!pause_.load(std::memory_order_acquire)) {
@@ -503,21 +508,24 @@ private:
 
     void run_control() {
         std::vector<pollfd> fds;
+        std::vector<guest_slot*> watched;
         while (!stop_.load()) {
             fds.clear();
+            watched.clear();
+            std::size_t nacc = 0;
             if (acceptor_) {
                 for (const int fd : acceptor_->fds()) {
                     fds.push_back({fd, POLLIN, 0});
                 }
+                nacc = fds.size();
             }
-            std::vector<guest_slot*> watched;
             for (auto& g : guests_) {
                 if (g.backend) {
                     fds.push_back({g.backend->control_fd(), POLLIN, 0});
                     watched.push_back(&g);
                 }
             }
-            ::poll(fds.data(), fds.size(), 100);
+            ::poll(fds.data(), fds.size(), 20);
             if (stop_.load()) {
                 break;
             }
@@ -528,18 +536,18 @@ private:
                     attach(std::move(b));
                 }
             }
-            // A guest leaves when its channel says so or one of its queues broke the protocol.
-            bool any_gone = false;
-            for (guest_slot* g : watched) {
-                bool broken = false;
-                for (std::uint32_t q = 0; q < g->backend->queue_count(); ++q) {
-                    broken = broken || g->backend->queue(q).broken();
+            // A guest leaves when its channel says so (a message, or its end: the process is
+            // gone) or a queue found it breaking the protocol. Only detected here; the backend
+            // is read and changed with the workers paused.
+            bool check = false;
+            for (std::size_t i = 0; i < watched.size(); ++i) {
+                bool broken = fds[nacc + i].revents != 0;
+                for (std::uint32_t q = 0; q < watched[i]->backend->queue_count(); ++q) {
+                    broken = broken || watched[i]->backend->queue(q).broken();
                 }
-                if (broken || !g->backend->poll_control()) {
-                    any_gone = true;
-                }
+                check = check || broken;
             }
-            if (any_gone) {
+            if (check) {
                 const pause_guard p(*this);
                 for (guest_slot* g : watched) {
                     if (g->backend && !g->backend->poll_control()) {
@@ -1049,6 +1057,7 @@ private:
     std::atomic<bool> running_{false};
     std::atomic<bool> stop_{false};
     std::atomic<bool> pause_{false};
+    std::recursive_mutex ctl_mu_; ///< one control-plane caller at a time
     std::mutex pause_mu_;
     std::condition_variable pause_cv_;
     std::uint32_t paused_ = 0;

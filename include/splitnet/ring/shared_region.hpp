@@ -70,7 +70,7 @@ public:
 
     /// As attach(), without throwing: an invalid region and `why` on failure (the fd is closed).
     /// For a back end reading what an untrusted peer sent.
-    [[nodiscard]] static shared_region try_attach(int fd, std::string& why) {
+    [[nodiscard]] static shared_region try_attach(int fd, std::string& why, bool writable = true) {
         shared_region r;
         r.fd_ = fd;
         const int seals = ::fcntl(fd, F_GET_SEALS);
@@ -88,7 +88,8 @@ public:
                   " bytes is not a whole number of pages";
         } else {
             r.size_ = static_cast<std::size_t>(st.st_size);
-            void* p = ::mmap(nullptr, r.size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            void* p = ::mmap(nullptr, r.size_, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+                             fd, 0);
             if (p != MAP_FAILED) {
                 r.base_ = static_cast<std::byte*>(p);
                 return r;
@@ -116,6 +117,17 @@ public:
     ~shared_region() { reset(); }
 
     [[nodiscard]] int fd() const noexcept { return fd_; }
+
+    /// A new descriptor of this region open for reading only (the caller owns it): a peer
+    /// given it can map the region but never write it, not even by mapping it again.
+    [[nodiscard]] int reopen_readonly() const {
+        const std::string path = "/proc/self/fd/" + std::to_string(fd_);
+        const int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (ro < 0) {
+            fail("reopening the region read-only through " + path);
+        }
+        return ro;
+    }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] std::size_t pages() const noexcept { return size_ / page_size; }
     [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {base_, size_}; }
