@@ -254,6 +254,7 @@ public:
 
 private:
     static constexpr std::int64_t no_deadline = INT64_MAX;
+    static constexpr int spin_pauses = 64; ///< cpu_relax between picks while busy polling
     static constexpr std::uint64_t wake_cookie = ~0ULL;
 
     struct guest_slot {
@@ -578,12 +579,15 @@ private:
             CPU_SET(cfg_.worker_cpus[w.id], &set);
             ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
         }
-        auto idle_since = std::chrono::steady_clock::now();
-        bool idle = false;
+        std::int64_t idle_since = -1;
+        const std::int64_t poll_ns = std::chrono::nanoseconds(cfg_.busy_poll).count();
         while (!stop_.load(std::memory_order_relaxed)) {
             park_if_paused();
-            const coalesce::time_point t = now();
-            fire_due_timers(t);
+            const coalesce::time_point t = now(); // the one clock read of an idle iteration
+            const auto tn = static_cast<std::int64_t>(ns(t));
+            if (tn >= earliest_deadline_.load(std::memory_order_relaxed)) {
+                fire_due_timers(t);
+            }
             sched::grant g;
             {
                 const std::lock_guard lk(sched_mu_);
@@ -593,39 +597,38 @@ private:
                 workers_[g.kick]->kick();
             }
             if (g) {
-                idle = false;
+                idle_since = -1;
                 serve(w, g, t);
                 continue;
             }
-            const auto wall = std::chrono::steady_clock::now();
-            if (!idle) {
-                idle = true;
-                idle_since = wall;
+            if (idle_since < 0) {
+                idle_since = tn;
             }
-            if (wall - idle_since < cfg_.busy_poll) {
-                packet::detail::cpu_relax();
+            if (tn - idle_since < poll_ns) {
+                // Busy poll, but lightly: the scheduler lock and the clock once per spin.
+                for (int k = 0; k < spin_pauses; ++k) {
+                    packet::detail::cpu_relax();
+                }
                 continue;
             }
             sleep(w, g.retry_at);
-            idle = false;
+            idle_since = -1;
         }
     }
 
-    /// Sleeps on the doorbells until an event, a kick, or the earliest deadline.
+    /// Sleeps on the doorbells until an event, a kick, or the earliest deadline (to the ns).
     void sleep(worker& w, coalesce::time_point retry_at) {
         std::int64_t until = retry_at == coalesce::never ? no_deadline : ns(retry_at);
-        for (std::uint32_t e = 0; e < entities_; ++e) {
-            until = std::min(until, deadline_[e].load(std::memory_order_relaxed));
-        }
-        int timeout = 100; // ms: stop and pause requests kick us anyway
+        until = std::min(until, earliest_deadline_.load(std::memory_order_relaxed));
+        timespec ts{0, 100'000'000}; // stop and pause requests kick us anyway
         if (until != no_deadline) {
-            const std::int64_t left = until - static_cast<std::int64_t>(ns(now()));
-            timeout =
-                left <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>(left / 1000000 + 1, 100));
+            const std::int64_t left = std::clamp<std::int64_t>(
+                until - static_cast<std::int64_t>(ns(now())), 0, 100'000'000);
+            ts = {0, static_cast<long>(left)};
         }
         ++w.counters.sleeps;
         epoll_event evs[32];
-        const int n = ::epoll_wait(w.epfd, evs, 32, timeout);
+        const int n = ::epoll_pwait2(w.epfd, evs, 32, &ts, nullptr);
         const coalesce::time_point t = now();
         for (int i = 0; i < n; ++i) {
             if (evs[i].data.u64 == wake_cookie) {
@@ -634,6 +637,14 @@ private:
                 continue;
             }
             wake_entity(static_cast<std::uint32_t>(evs[i].data.u64), w.id, t);
+        }
+    }
+
+    /// Records entity e's next timer (no_deadline: none) and lowers the earliest one.
+    void set_deadline(std::uint32_t e, std::int64_t d) noexcept {
+        deadline_[e].store(d, std::memory_order_relaxed);
+        std::int64_t cur = earliest_deadline_.load(std::memory_order_relaxed);
+        while (d < cur && !earliest_deadline_.compare_exchange_weak(cur, d)) {
         }
     }
 
@@ -649,28 +660,36 @@ private:
         }
     }
 
+    /// Wakes every entity whose timer is due. The earliest deadline is reset first and rebuilt
+    /// from what remains, so a deadline set meanwhile (set_deadline lowers it) is never lost.
     void fire_due_timers(coalesce::time_point t) {
         const auto tn = static_cast<std::int64_t>(ns(t));
+        earliest_deadline_.store(no_deadline, std::memory_order_seq_cst);
         for (std::uint32_t e = 0; e < entities_; ++e) {
             std::int64_t d = deadline_[e].load(std::memory_order_relaxed);
-            if (d <= tn && deadline_[e].compare_exchange_strong(d, no_deadline)) {
-                wake_entity(e, sched::no_worker, t);
+            if (d <= tn) {
+                if (deadline_[e].compare_exchange_strong(d, no_deadline)) {
+                    wake_entity(e, sched::no_worker, t);
+                }
+            } else if (d != no_deadline) {
+                std::int64_t cur = earliest_deadline_.load(std::memory_order_relaxed);
+                while (d < cur && !earliest_deadline_.compare_exchange_weak(cur, d)) {
+                }
             }
         }
     }
 
     void serve(worker& w, const sched::grant& g, coalesce::time_point t) {
-        const auto start = std::chrono::steady_clock::now();
         sched::usage u;
         if (g.entity < cfg_.nic_queues) {
             u = serve_nic(w, g.entity, g, t);
         } else {
             u = serve_guest(w, g.entity, g, t);
         }
-        u.time = std::chrono::duration_cast<coalesce::nanoseconds>(
-            std::chrono::steady_clock::now() - start);
+        const coalesce::time_point end = now();
+        u.time = end - t;
         const std::lock_guard lk(sched_mu_);
-        scheduler_->account(g.entity, w.id, u, now());
+        scheduler_->account(g.entity, w.id, u, end);
     }
 
     /// The NIC queue: receive, aggregate, bridge; then send what waits for the wire.
@@ -785,8 +804,7 @@ private:
             more = true;
         }
         const auto d = q.next_deadline();
-        deadline_[e].store(d == coalesce::never ? no_deadline : static_cast<std::int64_t>(ns(d)),
-                           std::memory_order_relaxed);
+        set_deadline(e, d == coalesce::never ? no_deadline : static_cast<std::int64_t>(ns(d)));
         if (!more && q.has_rx_backlog()) {
             more = q.deliver(t) != 0;
         }
@@ -1052,6 +1070,7 @@ private:
     std::vector<guest_slot> guests_;
     std::vector<departed_guest> departed_;
     std::unique_ptr<std::atomic<std::int64_t>[]> deadline_;
+    std::atomic<std::int64_t> earliest_deadline_{no_deadline};
     std::vector<std::unique_ptr<worker>> workers_;
     std::thread control_;
     std::atomic<bool> running_{false};
