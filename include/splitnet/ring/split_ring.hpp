@@ -251,6 +251,43 @@ protected:
         return poll() != 0;
     }
 
+    /// Writes up to `room` of `in` into our half (`Half`: &slot::req or &slot::rsp) of the slots
+    /// from `prod` on, advancing it; returns how many. Nothing when broken.
+    template <auto Half, class T>
+    std::size_t write_slots(ring_idx& prod, std::uint32_t room, std::span<const T> in) noexcept {
+        if (broken()) {
+            return 0;
+        }
+        const std::size_t n = in.size() < room ? in.size() : room;
+        for (std::size_t i = 0; i < n; ++i) {
+            splitnet::detail::copy_to_shared<Shared::slot_align>(
+                ring_.at(prod + static_cast<ring_idx>(i)).*Half, in[i]);
+        }
+        prod += static_cast<ring_idx>(n);
+        return n;
+    }
+
+    /// Copies up to out.size() of the slots accepted by poll_peer (from `cons` to `seen`) out of
+    /// the peer's half of shared memory, without consuming them.
+    template <auto Half, class T>
+    std::size_t read_slots(ring_idx cons, ring_idx seen, std::span<T> out) const noexcept {
+        const std::uint32_t avail = seen - cons;
+        const std::size_t n = out.size() < avail ? out.size() : avail;
+        for (std::size_t i = 0; i < n; ++i) {
+            splitnet::detail::copy_from_shared<Shared::slot_align>(
+                out[i], ring_.at(cons + static_cast<ring_idx>(i)).*Half);
+        }
+        return n;
+    }
+
+    /// Consumes n slots read with read_slots (clamped to what was accepted).
+    void consume_slots(ring_idx& cons, ring_idx seen, std::uint32_t n) noexcept {
+        const std::uint32_t avail = seen - cons;
+        n = n < avail ? n : avail;
+        cons += n;
+        stats_.consumed += n;
+    }
+
     Shared ring_;
     ring_fault fault_{};
     ring_stats stats_{};
@@ -293,16 +330,8 @@ public:
 
     /// Writes as many of `rs` as fit; returns how many.
     [[nodiscard]] std::size_t put_requests(std::span<const Req> rs) noexcept {
-        if (broken()) {
-            return 0;
-        }
-        const std::size_t n = rs.size() < free_requests() ? rs.size() : free_requests();
-        for (std::size_t i = 0; i < n; ++i) {
-            splitnet::detail::copy_to_shared<shared_type::slot_align>(
-                ring_.at(req_prod_pvt_ + static_cast<ring_idx>(i)).req, rs[i]);
-        }
-        req_prod_pvt_ += static_cast<ring_idx>(n);
-        return n;
+        return this->template write_slots<&shared_type::slot::req>(req_prod_pvt_, free_requests(),
+                                                                   rs);
     }
 
     /// Publishes the requests written so far (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY). Returns true
@@ -324,21 +353,12 @@ public:
             return 0; // a broken ring does nothing more, even with responses seen before
         }
         poll_responses();
-        const std::uint32_t avail = rsp_seen_ - rsp_cons_;
-        const std::size_t n = out.size() < avail ? out.size() : avail;
-        for (std::size_t i = 0; i < n; ++i) {
-            splitnet::detail::copy_from_shared<shared_type::slot_align>(
-                out[i], ring_.at(rsp_cons_ + static_cast<ring_idx>(i)).rsp);
-        }
-        return n;
+        return this->template read_slots<&shared_type::slot::rsp>(rsp_cons_, rsp_seen_, out);
     }
 
     /// Consumes n responses previously copied with peek_responses (clamped to what is ready).
     void consume_responses(std::uint32_t n) noexcept {
-        const std::uint32_t avail = rsp_seen_ - rsp_cons_;
-        n = n < avail ? n : avail;
-        rsp_cons_ += n;
-        stats_.consumed += n;
+        this->consume_slots(rsp_cons_, rsp_seen_, n);
     }
 
     /// Copies out and consumes up to out.size() responses.
@@ -407,21 +427,12 @@ public:
             return 0; // a broken ring does nothing more, even with requests seen before
         }
         poll_requests();
-        const std::uint32_t avail = req_seen_ - req_cons_;
-        const std::size_t n = out.size() < avail ? out.size() : avail;
-        for (std::size_t i = 0; i < n; ++i) {
-            splitnet::detail::copy_from_shared<shared_type::slot_align>(
-                out[i], ring_.at(req_cons_ + static_cast<ring_idx>(i)).req);
-        }
-        return n;
+        return this->template read_slots<&shared_type::slot::req>(req_cons_, req_seen_, out);
     }
 
     /// Consumes n requests previously copied with peek_requests (clamped to what is ready).
     void consume_requests(std::uint32_t n) noexcept {
-        const std::uint32_t avail = req_seen_ - req_cons_;
-        n = n < avail ? n : avail;
-        req_cons_ += n;
-        stats_.consumed += n;
+        this->consume_slots(req_cons_, req_seen_, n);
     }
 
     /// Copies out and consumes up to out.size() requests.
@@ -439,16 +450,7 @@ public:
 
     /// Writes as many of `rs` as there are unanswered requests; returns how many.
     [[nodiscard]] std::size_t put_responses(std::span<const Rsp> rs) noexcept {
-        if (broken()) {
-            return 0;
-        }
-        const std::size_t n = rs.size() < unanswered() ? rs.size() : unanswered();
-        for (std::size_t i = 0; i < n; ++i) {
-            splitnet::detail::copy_to_shared<shared_type::slot_align>(
-                ring_.at(rsp_prod_pvt_ + static_cast<ring_idx>(i)).rsp, rs[i]);
-        }
-        rsp_prod_pvt_ += static_cast<ring_idx>(n);
-        return n;
+        return this->template write_slots<&shared_type::slot::rsp>(rsp_prod_pvt_, unanswered(), rs);
     }
 
     /// Publishes the responses written so far; true when the front end must be notified.
