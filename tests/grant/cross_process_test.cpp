@@ -2,6 +2,7 @@
 // the grants in both directions, then the front end ends every grant; and a front end ending
 // grants while a back end thread copies (TSan) never loses a deferred reference.
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -118,8 +119,17 @@ TEST(GrantConcurrent, EndingGrantsWhileCopiesRunLosesNoReference) {
                 .fetch_add(1, std::memory_order_relaxed);
         }
     });
+    // On a loaded machine the copier may not run for a while: start churning once it copies,
+    // and churn until it has copied many times during the churn (bounded in time).
+    while (okay.load() == 0) {
+        std::this_thread::yield();
+    }
+    const std::uint64_t copies_before = okay.load() + failed.load();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     std::uint64_t deferred = 0, bad_ends = 0, waits = 0;
-    for (int i = 0; i < 20000; ++i) {
+    for (int i = 0; i < 20000 || (okay.load() + failed.load() - copies_before < 2000 &&
+                                  std::chrono::steady_clock::now() < give_up);
+         ++i) {
         const auto old = current.load();
         auto next = a.table.grant_access(2, 2 + static_cast<std::uint64_t>(i % 8), true);
         // Every reference may be waiting for a batch of a descheduled copier: wait for it.
@@ -143,6 +153,7 @@ TEST(GrantConcurrent, EndingGrantsWhileCopiesRunLosesNoReference) {
     a.table.reclaim();
     EXPECT_EQ(a.table.pending(), 0U);
     EXPECT_EQ(a.table.available(), 256U - sg::reserved_entries) << "every reference came back";
+    EXPECT_GE(okay.load() + failed.load() - copies_before, 2000U) << "copies raced the churn";
     EXPECT_GT(okay.load(), 0U);
     RecordProperty("deferred_ends", std::to_string(deferred));
 }
