@@ -54,6 +54,7 @@ TEST(FdbConcurrency, ReadersSeeConsistentEntriesWhileOneWriterChurns) {
     std::atomic<bool> done{false};
     std::atomic<std::uint64_t> bad{0};
     std::atomic<std::uint64_t> reads{0};
+    std::atomic<unsigned> started{0}; // readers that have read once: the churn must race them
     const auto reader = [&](unsigned id) {
         std::mt19937_64 rng(id);
         std::vector<br::mac_key> keys(64);
@@ -82,6 +83,9 @@ TEST(FdbConcurrency, ReadersSeeConsistentEntriesWhileOneWriterChurns) {
                 req[i] = {key(k), stable_port(k)};
             }
             local_bad += f.refresh_burst(req, n, st);
+            if (n == 0) {
+                started.fetch_add(1);
+            }
             n += keys.size();
         }
         bad.fetch_add(local_bad);
@@ -92,6 +96,9 @@ TEST(FdbConcurrency, ReadersSeeConsistentEntriesWhileOneWriterChurns) {
         readers.emplace_back(reader, i + 1);
     }
 
+    while (started.load() != readers.size()) {
+        std::this_thread::yield();
+    }
     std::mt19937_64 rng(42);
     std::vector<br::learn_request> req(16);
     std::vector<br::learn_status> st(16);

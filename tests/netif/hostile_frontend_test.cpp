@@ -1076,6 +1076,7 @@ TEST_F(HostileFrontend, ANotificationStormDoesNotStopTheHonestFrontEnd) {
     auto& hq = honest_->back().queue(0);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> kicks{0};
+    std::atomic<bool> storming{false}; // the worker below starts once the storm has begun
     std::thread storm([&] {
         const int fds[] = {s.raw.event(0, sn::event_dir::tx_to_back).fd(),
                            s.raw.event(0, sn::event_dir::rx_to_back).fd()};
@@ -1086,6 +1087,7 @@ TEST_F(HostileFrontend, ANotificationStormDoesNotStopTheHonestFrontEnd) {
                 const std::uint64_t v = n % 1024 == 0 ? 0xfffffffffffffffeULL : 1;
                 if (::write(fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v)) {
                     ++n;
+                    storming.store(true, std::memory_order_relaxed);
                 }
             }
         }
@@ -1093,6 +1095,9 @@ TEST_F(HostileFrontend, ANotificationStormDoesNotStopTheHonestFrontEnd) {
     });
     // A worker serving both front ends from their doorbells, as a driver domain would.
     std::uint64_t wakeups = 0;
+    while (!storming.load()) {
+        std::this_thread::yield();
+    }
     for (int i = 0; i < 20000 && !honest_->done(); ++i) {
         pollfd p[] = {{q.tx_kick_fd(), POLLIN, 0},
                       {q.rx_kick_fd(), POLLIN, 0},
