@@ -2,8 +2,8 @@
 // chains, the accounting that proves nothing leaks, double and foreign frees, set-up errors,
 // and concurrent allocation and free from several threads (run under TSan in CI).
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
+#include <cstdlib>
 #include <set>
 #include <stdexcept>
 #include <thread>
