@@ -246,6 +246,22 @@ TYPED_TEST(SplitRing, ProducerIndexMovingBackBreaksTheBackEnd) {
     EXPECT_TRUE(b3.broken()) << "checked at attach";
 }
 
+TYPED_TEST(SplitRing, AFaultFoundByThePeekItselfYieldsNothing) {
+    sr::front_ring<req, rsp, TypeParam> f(this->area());
+    sr::back_ring<req, rsp, TypeParam> b(this->area());
+    for (std::uint32_t i = 0; i < 4; ++i) {
+        ASSERT_TRUE(f.put_request({i, 0}));
+    }
+    (void)f.push_requests();
+    ASSERT_EQ(b.poll_requests(), 4U); // seen, not yet read
+    auto& req_prod = *reinterpret_cast<std::uint32_t*>(this->area().data() + TypeParam::req_prod);
+    req_prod = 2; // moves back: the peek's own poll finds it
+    std::vector<req> in(4);
+    EXPECT_EQ(b.peek_requests(in), 0U) << "requests seen before the fault are not handed out";
+    EXPECT_TRUE(b.broken());
+    EXPECT_FALSE(b.put_response({0, 0})) << "nothing was consumed, nothing can be answered";
+}
+
 TYPED_TEST(SplitRing, UnansweredRequestsLimitNewOnes) {
     sr::front_ring<req, rsp, TypeParam> f(this->area());
     sr::back_ring<req, rsp, TypeParam> b(this->area());

@@ -268,9 +268,13 @@ protected:
     }
 
     /// Copies up to out.size() of the slots accepted by poll_peer (from `cons` to `seen`) out of
-    /// the peer's half of shared memory, without consuming them.
+    /// the peer's half of shared memory, without consuming them. A broken ring gives nothing,
+    /// not even slots accepted before the poll that found the fault.
     template <auto Half, class T>
     std::size_t read_slots(ring_idx cons, ring_idx seen, std::span<T> out) const noexcept {
+        if (broken()) {
+            return 0;
+        }
         const std::uint32_t avail = seen - cons;
         const std::size_t n = out.size() < avail ? out.size() : avail;
         for (std::size_t i = 0; i < n; ++i) {
@@ -349,9 +353,6 @@ public:
     /// Copies up to out.size() ready responses out of shared memory without consuming them (a
     /// decoder looks at a whole multi-slot packet first). Polls the producer index once.
     [[nodiscard]] std::size_t peek_responses(std::span<Rsp> out) noexcept {
-        if (broken()) {
-            return 0; // a broken ring does nothing more, even with responses seen before
-        }
         poll_responses();
         return this->template read_slots<&shared_type::slot::rsp>(rsp_cons_, rsp_seen_, out);
     }
@@ -423,9 +424,6 @@ public:
     /// decoder looks at a whole multi-slot packet first). Polls the producer index once, so a
     /// packet whose slots were published in two steps is seen whole.
     [[nodiscard]] std::size_t peek_requests(std::span<Req> out) noexcept {
-        if (broken()) {
-            return 0; // a broken ring does nothing more, even with requests seen before
-        }
         poll_requests();
         return this->template read_slots<&shared_type::slot::req>(req_cons_, req_seen_, out);
     }
