@@ -28,6 +28,7 @@
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #define SPLITNET_BENCH_HAS_DPDK 1
+#include "support/dpdk_eal.hpp"
 #endif
 
 namespace br = splitnet::bridge;
@@ -209,17 +210,7 @@ BENCHMARK(BM_dpdk_rte_hash_lookup_bulk)->Apply(shapes);
 
 int main(int argc, char** argv) {
 #ifdef SPLITNET_BENCH_HAS_DPDK
-    const char* eal_args[] = {"bench", "--no-huge",        "--no-pci",       "-m",
-                              "512",   "--no-shconf",      "--no-telemetry", "-l",
-                              "0",     "--log-level=error"};
-    std::vector<char*> eal_argv;
-    for (const char* a : eal_args) {
-        eal_argv.push_back(const_cast<char*>(a));
-    }
-    eal_ready = rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) >= 0;
-    if (!eal_ready) {
-        std::fprintf(stderr, "rte_eal_init failed: the DPDK benchmarks are skipped\n");
-    }
+    eal_ready = splitnet::bench::dpdk_eal_ready("the DPDK hash benchmarks");
 #endif
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

@@ -28,6 +28,7 @@
 #include <rte_gro.h>
 #include <rte_mbuf.h>
 #define SPLITNET_BENCH_HAS_DPDK 1
+#include "support/dpdk_eal.hpp"
 #endif
 
 namespace so = splitnet::offload;
@@ -146,18 +147,7 @@ void BM_restore_only(benchmark::State& s) {
 
 #ifdef SPLITNET_BENCH_HAS_DPDK
 bool dpdk_ready() {
-    static const bool ok = [] {
-        const char* argv[] = {"bench", "--no-huge",        "--no-pci",       "-m",
-                              "1024",  "--no-shconf",      "--no-telemetry", "-l",
-                              "0",     "--log-level=error"};
-        if (rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) < 0) {
-            std::fprintf(stderr, "DPDK EAL init failed (%s): DPDK GRO benchmarks skipped\n",
-                         rte_strerror(rte_errno));
-            return false;
-        }
-        return true;
-    }();
-    return ok;
+    return splitnet::bench::dpdk_eal_ready("the DPDK GRO benchmarks");
 }
 
 struct dpdk_side {

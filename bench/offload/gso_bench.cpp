@@ -43,6 +43,7 @@
 #include <rte_gso.h>
 #include <rte_mbuf.h>
 #define SPLITNET_BENCH_HAS_DPDK 1
+#include "support/dpdk_eal.hpp"
 #endif
 
 namespace so = splitnet::offload;
@@ -189,27 +190,7 @@ void BM_gso_copy(benchmark::State& s) {
 #ifdef SPLITNET_BENCH_HAS_DPDK
 /// EAL on the CPU this process may run on (taskset -c N pins both splitnet and DPDK runs).
 bool dpdk_ready() {
-    static const bool ok = [] {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        int cpu = 0;
-        if (sched_getaffinity(0, sizeof set, &set) == 0) {
-            while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set)) {
-                ++cpu;
-            }
-        }
-        std::string lcore = std::to_string(cpu);
-        const char* argv[] = {"bench",       "--no-huge",        "--no-pci",       "-m",
-                              "512",         "--no-shconf",      "--no-telemetry", "-l",
-                              lcore.c_str(), "--log-level=error"};
-        if (rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) < 0) {
-            std::fprintf(stderr, "DPDK EAL init failed (%s): DPDK GSO benchmarks skipped\n",
-                         rte_strerror(rte_errno));
-            return false;
-        }
-        return true;
-    }();
-    return ok;
+    return splitnet::bench::dpdk_eal_ready("the DPDK GSO benchmarks");
 }
 
 /// The aggregate as DPDK's input: a chain of 45 mbufs (headers and first payload, then one

@@ -23,6 +23,7 @@
 #include <rte_errno.h>
 #include <rte_ring.h>
 #define SPLITNET_BENCH_HAS_DPDK 1
+#include "support/dpdk_eal.hpp"
 #endif
 
 namespace sr = splitnet::ring;
@@ -46,18 +47,7 @@ struct boost_q {
 
 #ifdef SPLITNET_BENCH_HAS_DPDK
 bool dpdk_ready() {
-    static const bool ok = [] {
-        const char* argv[] = {"bench", "--no-huge",        "--no-pci",       "-m",
-                              "512",   "--no-shconf",      "--no-telemetry", "-l",
-                              "0",     "--log-level=error"};
-        if (rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) < 0) {
-            std::fprintf(stderr, "DPDK EAL init failed (%s): rte_ring benchmarks skipped\n",
-                         rte_strerror(rte_errno));
-            return false;
-        }
-        return true;
-    }();
-    return ok;
+    return splitnet::bench::dpdk_eal_ready("the rte_ring benchmarks");
 }
 
 struct dpdk_q {
