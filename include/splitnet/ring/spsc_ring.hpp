@@ -119,39 +119,13 @@ protected:
             copy_elems(dst + first, slots_, n - first);
         }
     }
-    /// Bursts up to 8 are copied element by element: a memcpy call and its size dispatch cost
-    /// more than such a copy (DPDK unrolls its ring element copies likewise).
+    /// Small bursts are copied four elements per step, the compiler keeping them in vector
+    /// registers (a memcpy call and its size dispatch cost more; DPDK copies its ring elements
+    /// likewise); large ones with memcpy.
     static void copy_elems(T* dst, const T* src, std::uint32_t n) noexcept {
-        switch (n) {
-        case 8:
-            dst[7] = src[7];
-            [[fallthrough]];
-        case 7:
-            dst[6] = src[6];
-            [[fallthrough]];
-        case 6:
-            dst[5] = src[5];
-            [[fallthrough]];
-        case 5:
-            dst[4] = src[4];
-            [[fallthrough]];
-        case 4:
-            dst[3] = src[3];
-            [[fallthrough]];
-        case 3:
-            dst[2] = src[2];
-            [[fallthrough]];
-        case 2:
-            dst[1] = src[1];
-            [[fallthrough]];
-        case 1:
-            dst[0] = src[0];
-            [[fallthrough]];
-        case 0:
-            break;
-        default:
-            // GCC 12 checks this arm against destinations it can see are at most 8 elements long
-            // (n never exceeds the caller's span, but value ranges lose that): a false positive.
+        if (n > 32) {
+            // GCC 12 checks this call against destinations it can see are small (n never exceeds
+            // the caller's span, but value ranges lose that): a false positive.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
@@ -161,7 +135,21 @@ protected:
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-            break;
+            return;
+        }
+        if (n == 1) { // single-element pushes and pops: no loop at all
+            dst[0] = src[0];
+            return;
+        }
+        std::uint32_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            dst[i] = src[i];
+            dst[i + 1] = src[i + 1];
+            dst[i + 2] = src[i + 2];
+            dst[i + 3] = src[i + 3];
+        }
+        for (; i < n; ++i) {
+            dst[i] = src[i];
         }
     }
 
