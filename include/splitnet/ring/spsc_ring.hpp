@@ -124,12 +124,13 @@ protected:
     /// likewise); large ones with memcpy.
     static void copy_elems(T* dst, const T* src, std::uint32_t n) noexcept {
         if (n > 32) {
-            // GCC 12 checks this call against destinations it can see are small (n never exceeds
+            // GCC 12 checks this call against buffers it can see are small (n never exceeds
             // the caller's span, but value ranges lose that): a false positive.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Warray-bounds"
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#pragma GCC diagnostic ignored "-Wstringop-overread"
 #endif
             std::memcpy(dst, src, std::size_t{n} * sizeof(T));
 #if defined(__GNUC__) && !defined(__clang__)
