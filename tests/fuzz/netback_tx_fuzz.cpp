@@ -34,6 +34,8 @@
 #include <splitnet/netif/backend_queue.hpp>
 #include <splitnet/packet/packet_builder.hpp>
 
+#include "support/chain.hpp"
+
 namespace sn = splitnet::netif;
 namespace sp = splitnet::packet;
 namespace sg = splitnet::grant;
@@ -121,35 +123,6 @@ T get_slot(std::span<std::byte> page, std::uint32_t idx) {
     return v;
 }
 
-/// A frame of `bytes` in as many pool buffers as it needs (the driver domain's side).
-bool make_chain(sp::buffer_pool& pool, std::span<const std::uint8_t> bytes, sp::frame& head) {
-    const std::uint32_t room = pool.frame_size() - pool.default_headroom();
-    const auto n = static_cast<std::uint32_t>((bytes.size() + room - 1) / room);
-    std::array<sp::frame, 40> b;
-    if (n == 0 || n > b.size() || pool.alloc_burst({b.data(), n}) != n) {
-        return false;
-    }
-    std::size_t off = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t c = std::min<std::size_t>(room, bytes.size() - off);
-        std::memcpy(b[i].data, bytes.data() + off, c);
-        b[i].data_len = b[i].pkt_len = static_cast<std::uint32_t>(c);
-        off += c;
-    }
-    head = b[0];
-    head.pkt_len = static_cast<std::uint32_t>(bytes.size());
-    head.nb_segs = static_cast<std::uint16_t>(n);
-    sp::frame* tail = &head;
-    for (std::uint32_t i = 1; i < n; ++i) {
-        sp::frame& s = pool.chain_slot(b[i].buffer);
-        s = b[i];
-        tail->next = &s;
-        tail = &s;
-    }
-    tail->next = nullptr;
-    return true;
-}
-
 /// A frame the driver domain sends the guest: plain bytes, or TCP with a partial checksum or as
 /// an aggregate (what GRO hands over).
 bool driver_frame(sp::buffer_pool& pool, reader& in, sp::frame& f) {
@@ -159,7 +132,7 @@ bool driver_frame(sp::buffer_pool& pool, reader& in, sp::frame& f) {
     if (kind % 3 == 0) {
         sp::fill_stream_bytes(bytes, kind, 0);
         bytes.resize(len);
-        return make_chain(pool, bytes, f);
+        return splitnet::test::try_make_chain(pool, bytes, f);
     }
     const bool v6 = (kind & 4) != 0;
     std::vector<std::uint8_t> payload(len);
@@ -186,7 +159,7 @@ bool driver_frame(sp::buffer_pool& pool, reader& in, sp::frame& f) {
     } else {
         sp::set_partial_checksum(bytes, p, o);
     }
-    if (!make_chain(pool, bytes, f)) {
+    if (!splitnet::test::try_make_chain(pool, bytes, f)) {
         return false;
     }
     f.offload = o;

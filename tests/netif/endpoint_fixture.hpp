@@ -17,34 +17,16 @@
 #include <splitnet/netif/frontend.hpp>
 #include <splitnet/packet/packet_builder.hpp>
 
+#include "support/chain.hpp"
+
 namespace splitnet::test {
 
-/// A frame of `len` bytes spread over as many buffers of `pool` as it needs.
+/// A frame of `bytes` spread over as many buffers of `pool` as it needs.
 inline packet::frame make_chain(packet::buffer_pool& pool, std::span<const std::uint8_t> bytes) {
-    const std::uint32_t room = pool.frame_size() - pool.default_headroom();
-    const auto n = static_cast<std::uint32_t>((bytes.size() + room - 1) / room);
-    std::vector<packet::frame> b(n);
-    if (pool.alloc_burst(b) != n) {
+    packet::frame head;
+    if (!try_make_chain(pool, bytes, head)) {
         throw std::runtime_error("make_chain: pool empty");
     }
-    std::size_t off = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        const std::size_t c = std::min<std::size_t>(room, bytes.size() - off);
-        std::memcpy(b[i].data, bytes.data() + off, c);
-        b[i].data_len = b[i].pkt_len = static_cast<std::uint32_t>(c);
-        off += c;
-    }
-    packet::frame head = b[0];
-    head.pkt_len = static_cast<std::uint32_t>(bytes.size());
-    head.nb_segs = static_cast<std::uint16_t>(n);
-    packet::frame* tail = &head;
-    for (std::uint32_t i = 1; i < n; ++i) {
-        packet::frame& s = pool.chain_slot(b[i].buffer);
-        s = b[i];
-        tail->next = &s;
-        tail = &s;
-    }
-    tail->next = nullptr;
     return head;
 }
 
