@@ -1,10 +1,12 @@
 // mac_key: packing round trips, the two-load header reader, address classes, and the seeded
 // key hashes (pure functions of key and seed, spread over buckets; XXH3 as the library computes
-// it; sequential MACs spread over an FDB's buckets whatever the seed).
+// it; sequential MACs spread over an FDB's buckets whatever the seed, for the default hash and
+// for XXH3).
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 #include <unordered_set>
 #include <vector>
 
@@ -70,6 +72,11 @@ void check_hash() {
     EXPECT_GT(low.size(), 3900U);
 }
 
+TEST(KeyHash, DefaultMixIsSeededAndSpreads) {
+    check_hash<br::mix_key_hash>();
+    static_assert(std::is_same_v<br::default_key_hash, br::mix_key_hash>);
+}
+
 TEST(KeyHash, Xxh3IsSeededAndSpreads) {
     check_hash<br::xxh3_key_hash>();
 }
@@ -97,8 +104,9 @@ TEST(KeyHash, Xxh3IsTheLibrarysXxh3WithThatSeed) {
 // The FDB's bucketized linear probing (4 slots a bucket, spill into the next bucket) over the
 // default hash: keys laid out in insertion order, the mean and largest distance of a key from
 // its home bucket. Cheap multiplicative hashes (multiply-shift, multiply-add-shift, wyhash's
-// multiply-fold) were measured here to pile sequential MACs into chains hundreds of buckets long
-// for some seeds (their hash of i is linear in i), which is why the FDB keeps XXH3.
+// multiply-fold, one multiply before a fold) were measured here to pile sequential MACs into
+// chains hundreds of buckets long for some seeds (their hash of i is linear, or nearly, in i),
+// which is why the default mixes with two multiplies (key_hash.hpp).
 namespace {
 
 struct displacement {
@@ -126,9 +134,8 @@ displacement place(const H& h, const std::vector<std::uint64_t>& keys, std::size
     return d;
 }
 
-} // namespace
-
-TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeed) {
+template <class H>
+void expect_sequential_macs_spread() {
     constexpr std::size_t buckets = 2048;
     std::vector<std::vector<std::uint64_t>> sets(3);
     for (std::uint64_t i = 0; i < 6144; ++i) {
@@ -145,7 +152,7 @@ TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeed) {
                               .value);
     }
     for (std::uint64_t seed = 1; seed <= 64; ++seed) {
-        const br::default_key_hash h(seed * 0x9e3779b97f4a7c15ULL);
+        const H h(seed * 0x9e3779b97f4a7c15ULL);
         for (std::size_t s = 0; s < sets.size(); ++s) {
             for (const std::size_t n : {std::size_t{4096}, std::size_t{6144}}) { // load 1/2, 3/4
                 const std::vector<std::uint64_t> keys(sets[s].begin(),
@@ -157,4 +164,14 @@ TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeed) {
             }
         }
     }
+}
+
+} // namespace
+
+TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeed) {
+    expect_sequential_macs_spread<br::default_key_hash>();
+}
+
+TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeedWithXxh3) {
+    expect_sequential_macs_spread<br::xxh3_key_hash>();
 }

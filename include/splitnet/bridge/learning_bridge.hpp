@@ -701,8 +701,8 @@ private:
     // prefetches its bucket, and the pass uses those homes. The frame headers are not
     // prefetched: the GRO stage before the bridge has just read them.
     // Measured with callgrind (bench/bridge/callgrind.sh, bursts of 32, 8 ports, 1K MACs):
-    // 125 instructions a frame on random destinations (374 before), 59 on trains (204); two
-    // XXH3 hashes are 36 of them (key_hash.hpp says why not a cheaper one).
+    // 117 instructions a frame on random destinations (374 before), 59 on trains (204); the
+    // two key hashes are 26 of them (key_hash.hpp says why not a cheaper one).
 
     /// Runs the chunk; returns m, or the first frame it could not take (the general loop then
     /// runs the chunk, without learning the sources before that frame again).
