@@ -1,8 +1,8 @@
 // The FDB's hash choice, measured: the keyed two-multiply mixer (the default), XXH3 (seeded) and
-// CRC32C (SSE4.2 crc32, OVS's and VPP's choice) on packed MAC+VLAN keys: throughput (independent keys), latency (the
-// next key depends on the previous hash), and what decides it, fdb::lookup_burst over 1K and
-// 64K learned MACs with each hash. Built with -msse4.2 (bench/bridge/CMakeLists.txt) so all
-// contenders see the same instruction set.
+// CRC32C (SSE4.2 crc32, OVS's and VPP's choice) on packed MAC+VLAN keys: throughput (independent
+// keys), latency (the next key depends on the previous hash), and what decides it,
+// fdb::lookup_burst over 1K and 64K learned MACs with each hash. Built with -msse4.2
+// (bench/bridge/CMakeLists.txt) so all contenders see the same instruction set.
 #include <cstdint>
 #include <random>
 #include <vector>
