@@ -3,6 +3,7 @@
 // ASan reports any read past the end).
 #include <array>
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -295,6 +296,54 @@ TEST(Parser, HeadersInFirstSegmentLengthsFromTotal) {
     EXPECT_EQ(p.payload_len(), 1000U);
     // Headers that do not fit the contiguous part are a truncation.
     EXPECT_FALSE(sp::parse(std::span(pkt).first(40), pkt.size()).ok());
+}
+
+// flow_key_at (GRO's guess of a frame's flow from a known layout) reads the same key as the
+// parser, over random addresses, ports and VLAN tags, TCP and UDP, IPv4 and IPv6 with and without
+// extension headers, 0..2 tags.
+TEST(Parser, FlowKeyAtALayoutEqualsTheParsedKey) {
+    std::mt19937_64 rng(11);
+    std::array<std::uint8_t, 8> hop{};
+    hop[0] = sp::ip_proto::tcp; // patched below to the L4 protocol
+    hop[2] = 1;                 // PadN over the rest
+    hop[3] = 4;
+    for (int i = 0; i < 2000; ++i) {
+        sp::l2_spec l2;
+        l2.vlan_count = static_cast<std::uint8_t>(rng() % 3);
+        l2.vlan_tci = {static_cast<std::uint16_t>(rng()), static_cast<std::uint16_t>(rng())};
+        sp::ip_spec ip = rng() % 2 == 0 ? sp::ip_spec{} : v6();
+        for (std::size_t b = 0; b < (ip.ipv6 ? 16U : 4U); ++b) {
+            ip.src[b] = static_cast<std::uint8_t>(rng());
+            ip.dst[b] = static_cast<std::uint8_t>(rng());
+        }
+        const bool udp = rng() % 2 == 0;
+        hop[0] = udp ? sp::ip_proto::udp : sp::ip_proto::tcp;
+        if (ip.ipv6 && rng() % 2 == 0) {
+            ip.ipv6_ext = hop;
+            ip.ipv6_ext_type = sp::ip_proto::hop_by_hop;
+        }
+        const auto sport = static_cast<std::uint16_t>(rng());
+        const auto dport = static_cast<std::uint16_t>(rng());
+        std::vector<std::uint8_t> buf(256);
+        const std::array<std::uint8_t, 10> payload{};
+        sp::tcp_spec tcp;
+        tcp.src_port = sport;
+        tcp.dst_port = dport;
+        const std::size_t n = udp ? sp::build_udp(buf, l2, ip, {sport, dport}, payload)
+                                  : sp::build_tcp(buf, l2, ip, tcp, payload);
+        ASSERT_NE(n, 0U);
+        buf.resize(n);
+        const auto p = sp::parse(buf);
+        ASSERT_TRUE(p.ok()) << sp::to_string(p.error);
+        sp::flow_key k;
+        k.src_addr.fill(0x5a); // every byte must be written
+        k.dst_addr.fill(0x5a);
+        k.src_port = k.dst_port = k.vlan = 0x5a5a;
+        k.protocol = k.ip_version = 0x5a;
+        sp::flow_key_at(buf.data(), p.l3_offset, p.l4_offset, ip.ipv6, p.l4_proto, k);
+        ASSERT_EQ(k, p.key) << "case " << i << ": vlan tags " << int{l2.vlan_count}
+                            << (ip.ipv6 ? " ipv6" : " ipv4") << (udp ? " udp" : " tcp");
+    }
 }
 
 TEST(TcpOptions, DecodesAllKindsAndRejectsBadLengths) {

@@ -153,9 +153,9 @@ public:
                 SPLITNET_PREFETCH(in[base + i].data);
             }
             for (std::size_t i = 0; i < m; ++i) {
-                // Trains: a segment that continues the flow the previous one joined is checked
-                // against the head's headers with one masked compare, without parse or lookup.
-                if (!continue_train(in[base + i])) {
+                // A segment that continues a held aggregate is checked against the head's headers
+                // with one masked compare, without parse (join_held_flow).
+                if (!join_held_flow(in[base + i])) {
                     classify(in[base + i], seg_[i]);
                     process(seg_[i], now_ns);
                 }
@@ -449,6 +449,9 @@ private:
         fl.mask_id = no_mask;
         if constexpr (Merge::header_template) {
             fl.mask_id = mask_for(fl);
+            if (fl.mask_id != no_mask) {
+                layout_ = fl.mask_id;
+            }
         }
         insert(at);
         last_ = at;
@@ -456,20 +459,54 @@ private:
         ++stats_.flows_created;
     }
 
-    // ---- train fast path ---------------------------------------------------------------------
+    // ---- fast path ------------------------------------------------------------------------------
 
-    /// Merges `f` into the flow the previous segment joined if it continues it, as the exact rules
-    /// define: every header byte equal to the head's but the fields that change (masked compare),
-    /// then the sequence, IP ID, length and checksum. Anything else, or any doubt, returns false
-    /// and the frame takes the full path (which decides flushes and counts reasons).
-    bool continue_train(packet::frame& f) noexcept {
+    /// Merges `f` into a held aggregate without parsing it, when it continues that aggregate as
+    /// the exact rules define (try_join). Two candidates: the flow the previous segment joined
+    /// (trains, as a NIC queue delivers them), then the flow named by the key read from `f` at
+    /// the layout of the newest flow (flows interleaved, as a busy link delivers them). A wrong
+    /// guess only costs a failed compare and the full path: try_join's masked compare of the
+    /// whole header against the candidate's head, not the guess, decides. The guessed key's hash
+    /// is kept for the full path when the guess was right but the segment does not merge.
+    bool join_held_flow(packet::frame& f) noexcept {
         if constexpr (!Merge::header_template) {
             return false;
         } else {
-            if (last_ == none || flows_[last_].mask_id == no_mask) {
+            guess_frame_ = nullptr;
+            if (last_ != none && try_join(last_, f)) {
+                return true;
+            }
+            if (layout_ == no_mask || f.nb_segs != 1 ||
+                f.data_len <= masks_[layout_].payload_offset) {
                 return false;
             }
-            gro_flow& fl = flows_[last_];
+            const header_mask& lay = masks_[layout_];
+            packet::flow_key_at(f.data, lay.l3_offset, lay.l4_offset, lay.is_v6,
+                                lay.is_udp ? packet::ip_proto::udp : packet::ip_proto::tcp,
+                                guess_key_);
+            guess_hash_ = flow_hash(f, guess_key_);
+            guess_frame_ = &f;
+            const std::uint32_t at = find(guess_key_, guess_hash_);
+            if (at == none || at == last_) {
+                return false;
+            }
+            last_ = at; // before the join: a flush at its end (after_merge) clears it again
+            return try_join(at, f);
+        }
+    }
+
+    /// Merges `f` into held flow `at` if it continues it, as the exact rules define: every header
+    /// byte equal to the head's but the fields that change (masked compare), then the sequence, IP
+    /// ID, length and checksum. Anything else, or any doubt, returns false and the frame takes
+    /// the full path (which decides flushes and counts reasons).
+    bool try_join(std::uint32_t at, packet::frame& f) noexcept {
+        if constexpr (!Merge::header_template) {
+            return false;
+        } else {
+            gro_flow& fl = flows_[at];
+            if (fl.mask_id == no_mask) {
+                return false;
+            }
             const header_mask& hm = masks_[fl.mask_id];
             const std::uint32_t hdr = fl.payload_offset;
             if (f.data_len != f.pkt_len || f.data_len <= hdr || f.nb_segs != 1 ||
@@ -479,6 +516,10 @@ private:
             const std::uint8_t* h = fl.head.data;
             const std::uint8_t* d = f.data;
             using packet::detail::load;
+            // The ports first: interleaved flows usually differ there, and fail in one compare.
+            if (load<std::uint32_t>(h + fl.l4_offset) != load<std::uint32_t>(d + fl.l4_offset)) {
+                return false;
+            }
             std::uint64_t diff = 0;
 #pragma GCC unroll 16
             for (std::uint32_t w = 0; w < hm.words; ++w) {
@@ -494,7 +535,7 @@ private:
                           : packet::detail::load_be16(ip + 2)) != l3_len) {
                 return false; // padding or truncation: the full path decides
             }
-            gro_segment& s = train_seg_;
+            gro_segment& s = join_seg_;
             s.f = &f;
             s.payload = f.pkt_len - hdr;
             s.is_udp = fl.is_udp;
@@ -541,7 +582,7 @@ private:
                 return false;
             }
             ++stats_.rx_segments;
-            after_merge(last_, s);
+            after_merge(at, s);
             return true;
         }
     }
@@ -712,11 +753,18 @@ private:
             s.hash = flows_[last_].hash;
             return last_;
         }
-        s.hash = s.f->has_rx_hash() ? (std::uint64_t{s.f->rx_hash} * 0x9e3779b97f4a7c15ULL)
-                                    : packet::hash(s.p.key, cfg_.hash_seed);
+        s.hash =
+            guess_frame_ == s.f && guess_key_ == s.p.key ? guess_hash_ : flow_hash(*s.f, s.p.key);
         const std::uint32_t at = find(s.p.key, s.hash);
         last_ = at;
         return at;
+    }
+
+    /// The NIC's RX hash when the frame has one (spread over 64 bits), else the key's.
+    [[nodiscard]] std::uint64_t flow_hash(const packet::frame& f,
+                                          const packet::flow_key& k) const noexcept {
+        return f.has_rx_hash() ? (std::uint64_t{f.rx_hash} * 0x9e3779b97f4a7c15ULL)
+                               : packet::hash(k, cfg_.hash_seed);
     }
     // ------------------------------------------------------------------------------
 
@@ -775,7 +823,11 @@ private:
     std::uint32_t index_mask_;
     std::unique_ptr<std::uint32_t[]> index_;
     std::unique_ptr<gro_segment[]> seg_;
-    gro_segment train_seg_{};
+    gro_segment join_seg_{};
+    std::uint8_t layout_ = no_mask; ///< the newest flow's header template: join_held_flow's guess
+    const packet::frame* guess_frame_ = nullptr; ///< the frame guess_key_ was read from
+    packet::flow_key guess_key_{};
+    std::uint64_t guess_hash_ = 0;
     kind kinds_[chunk] = {};
     header_mask masks_[max_masks] = {};
     std::uint8_t n_masks_ = 0;
