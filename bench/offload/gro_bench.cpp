@@ -11,6 +11,10 @@
 // per input segment (items/s) and segs_per_agg, the merge ratio. Input frames are marked
 // checksum-verified, as a NIC with RX checksum offload delivers them (DPDK's GRO never checks
 // checksums); "_validated" variants make splitnet verify every checksum in software too.
+// Instructions per segment for both engines, stable where these times are not:
+//   bench/offload/callgrind.sh BUILD_DIR/bench/offload/offload_gro_bench
+// (DPDK's burst mode zeroes its tables on every call: half its instructions under valgrind, which
+// runs glibc's AVX2 memset, fewer on hardware with wider stores; compare burst mode by time).
 #include <cstdint>
 #include <cstring>
 #include <memory>
