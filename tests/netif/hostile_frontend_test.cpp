@@ -1454,6 +1454,49 @@ TEST_F(HostileFrontend, TheAcceptorRefusesBadPeersAndSilentOnesHoldNobodyUp) {
     honest(10);
 }
 
+// Peers that open connections and never speak hold a descriptor each until the handshake
+// timeout: beyond max_pending_handshakes the acceptor refuses at once, with a reason, and takes
+// new peers again as soon as one of those pending leaves.
+TEST_F(HostileFrontend, HandshakesBeyondTheCapAreRefusedNotQueued) {
+    const std::size_t fds_before = st::open_fds();
+    {
+        const std::string path = "/tmp/splitnet-hostile-cap-" + std::to_string(::getpid());
+        auto params = dd_.params;
+        params.max_pending_handshakes = 2;
+        sn::backend_acceptor<none> acceptor(path, params);
+        const auto first_message = [](const sn::control::channel& ch) {
+            sn::control::message m;
+            EXPECT_EQ(ch.receive(m, std::chrono::milliseconds(1000)).status,
+                      sn::control::receive_status::ok);
+            return m;
+        };
+        std::vector<sn::control::channel> silent;
+        for (int i = 0; i < 2; ++i) {
+            silent.push_back(sn::control::channel::connect(path));
+            acceptor.step();
+            EXPECT_EQ(first_message(silent.back()).type(), sn::control::message_type::hello);
+        }
+        EXPECT_EQ(acceptor.fds().size(), 3U) << "listener and two pending handshakes";
+        auto over = sn::control::channel::connect(path);
+        acceptor.step();
+        const sn::control::message e = first_message(over);
+        EXPECT_EQ(e.type(), sn::control::message_type::error);
+        EXPECT_TRUE(contains(std::string(e.get("reason").value_or("")), "max_pending_handshakes"))
+            << e.get("reason").value_or("(no reason)");
+        EXPECT_EQ(acceptor.stats().refused, 1U);
+        EXPECT_EQ(acceptor.fds().size(), 3U) << "the refused peer is not held";
+
+        silent.pop_back(); // one pending peer leaves: room for the next
+        acceptor.step();
+        EXPECT_EQ(acceptor.fds().size(), 2U);
+        auto next = sn::control::channel::connect(path);
+        acceptor.step();
+        EXPECT_EQ(first_message(next).type(), sn::control::message_type::hello);
+        EXPECT_EQ(acceptor.fds().size(), 3U);
+    }
+    EXPECT_EQ(st::open_fds(), fds_before) << "descriptors leaked by the acceptor";
+}
+
 // ---- known bugs: these fail until the library is fixed ----------------------------------------
 
 // A front end can hang the worker that serves it (and every other front end on that worker):

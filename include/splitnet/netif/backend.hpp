@@ -54,6 +54,10 @@ struct backend_params {
     packet::buffer_pool* pool = nullptr; ///< frames from guests are copied into this pool
     backend_memory* memory = nullptr;    ///< needed to offer frontend copy (offer.frontend_copy)
     Moderation moderation{};             ///< each queue starts with a copy of this policy
+    /// backend_acceptor: handshakes in progress at once. A peer beyond it is refused at once
+    /// (each pending handshake holds a descriptor for up to handshake_timeout: without a cap,
+    /// a local process opening connections in a loop would exhaust the driver domain's).
+    std::size_t max_pending_handshakes = 64;
 };
 
 template <coalesce::moderation_policy Moderation = coalesce::moderation::none>
@@ -370,11 +374,21 @@ public:
             if (!c.valid()) {
                 break;
             }
-            const grant::domain_id id = next_id();
+            if (pending_.size() >= params_.max_pending_handshakes) {
+                refuse(c, std::to_string(pending_.size()) +
+                              " handshakes are already in progress (the acceptor's "
+                              "max_pending_handshakes); try again later");
+                continue;
+            }
+            const std::optional<grant::domain_id> id = next_id();
+            if (!id) {
+                refuse(c, "every front-end id is in use; detach a front end first");
+                continue;
+            }
             control::message hello(control::message_type::hello, control::link_state::init_wait);
-            hello_info{params_.offer, params_.backend_id, id, params_.mtu}.write(hello);
+            hello_info{params_.offer, params_.backend_id, *id, params_.mtu}.write(hello);
             if (c.send(hello)) {
-                pending_.push_back({std::move(c), id, std::chrono::steady_clock::now()});
+                pending_.push_back({std::move(c), *id, std::chrono::steady_clock::now()});
             }
         }
         const auto now = std::chrono::steady_clock::now();
@@ -383,7 +397,7 @@ public:
             const control::receive_result r = it->ch.receive(m, std::chrono::milliseconds(0));
             if (r.status == control::receive_status::timeout) {
                 if (now - it->since > handshake_timeout) {
-                    refuse(*it, "the front end did not send its connect message in time");
+                    refuse(it->ch, "the front end did not send its connect message in time");
                     it = pending_.erase(it);
                 } else {
                     ++it;
@@ -403,7 +417,7 @@ public:
                 ++stats_.connected;
                 continue;
             }
-            refuse(*it, why);
+            refuse(it->ch, why);
             it = pending_.erase(it);
         }
     }
@@ -436,16 +450,18 @@ private:
         std::chrono::steady_clock::time_point since;
     };
 
-    void refuse(pending& h, const std::string& why) {
-        if (h.ch.valid()) {
-            h.ch.send_error(why, control::link_state::closed);
+    void refuse(control::channel& ch, const std::string& why) {
+        if (ch.valid()) {
+            ch.send_error(why, control::link_state::closed);
         }
         ++stats_.refused;
         stats_.last_refusal = why;
     }
 
-    grant::domain_id next_id() {
-        for (;;) {
+    /// A front-end id neither the back end, a pending handshake nor a connected front end has;
+    /// none when all 0x7fef are taken.
+    std::optional<grant::domain_id> next_id() {
+        for (std::uint32_t tries = 0; tries < 0x7fef; ++tries) {
             next_ = next_ >= 0x7fef || next_ == 0 ? 1 : next_ + 1;
             bool used = next_ == params_.backend_id;
             for (const auto& h : pending_) {
@@ -458,6 +474,7 @@ private:
                 return next_;
             }
         }
+        return std::nullopt;
     }
 
     control::listener listener_;
