@@ -164,6 +164,18 @@ int run(const options& o) {
     }
     so::gso_segmenter gso(front->pool(), false);
     std::vector<sp::frame> burst(64), out(64 + 64), segs(128);
+    std::uint64_t tap_drops = 0; // to the guest kernel while its TAP queue was full
+    std::uint64_t gso_drops = 0; // guest TSO frames that could not be segmented for the back end
+    // What to sleep on: the same descriptors for the whole session.
+    std::vector<pollfd> sleep_fds;
+    for (lane& l : lanes) {
+        sleep_fds.push_back({l.tap->fd(), POLLIN, 0});
+        sleep_fds.push_back({l.queue->rx_event_fd(), POLLIN, 0});
+        if (l.queue->tx_event_fd() != l.queue->rx_event_fd()) {
+            sleep_fds.push_back({l.queue->tx_event_fd(), POLLIN, 0});
+        }
+    }
+    sleep_fds.push_back({front->control_fd(), POLLIN, 0});
     while (!stop_requested.load() && front->poll_control()) {
         bool busy = false;
         for (lane& l : lanes) {
@@ -179,6 +191,7 @@ int run(const options& o) {
                     if (!r.consumed_input) {
                         front->pool().free(burst[i]);
                     }
+                    gso_drops += r.segments == 0 ? 1 : 0;
                     l.to_back.insert(l.to_back.end(), segs.begin(),
                                      segs.begin() + static_cast<std::ptrdiff_t>(r.segments));
                 }
@@ -201,6 +214,7 @@ int run(const options& o) {
                 done += k;
                 if (k == 0) { // the guest kernel is not keeping up: drop, as a NIC would
                     front->pool().free_burst(deliver.subspan(done));
+                    tap_drops += deliver.size() - done;
                     break;
                 }
             }
@@ -217,16 +231,7 @@ int run(const options& o) {
         if (work) {
             continue;
         }
-        std::vector<pollfd> fds;
-        for (lane& l : lanes) {
-            fds.push_back({l.tap->fd(), POLLIN, 0});
-            fds.push_back({l.queue->rx_event_fd(), POLLIN, 0});
-            if (l.queue->tx_event_fd() != l.queue->rx_event_fd()) {
-                fds.push_back({l.queue->tx_event_fd(), POLLIN, 0});
-            }
-        }
-        fds.push_back({front->control_fd(), POLLIN, 0});
-        ::poll(fds.data(), fds.size(), 100);
+        ::poll(sleep_fds.data(), sleep_fds.size(), 100);
         for (lane& l : lanes) {
             l.queue->consume_events();
         }
@@ -247,9 +252,12 @@ int run(const options& o) {
         l.tap.reset();
     }
     const auto& st = front->queue(0).stats();
-    std::printf("splitnet-netfront: sent %llu packets, received %llu packets\n",
+    std::printf("splitnet-netfront: sent %llu packets, received %llu packets, dropped %llu "
+                "(guest kernel not keeping up) and %llu (TSO frames not segmentable)\n",
                 static_cast<unsigned long long>(st.tx_packets),
-                static_cast<unsigned long long>(st.rx_packets));
+                static_cast<unsigned long long>(st.rx_packets),
+                static_cast<unsigned long long>(tap_drops),
+                static_cast<unsigned long long>(gso_drops));
     return backend_gone ? 3 : 0;
 }
 
