@@ -458,11 +458,14 @@ private:
         stats_.last_refusal = why;
     }
 
+    /// Front-end ids are 1 .. last_frontend_id (Xen's domain ids below DOMID_FIRST_RESERVED).
+    static constexpr grant::domain_id last_frontend_id = 0x7fef;
+
     /// A front-end id neither the back end, a pending handshake nor a connected front end has;
-    /// none when all 0x7fef are taken.
+    /// none when all are taken.
     std::optional<grant::domain_id> next_id() {
-        for (std::uint32_t tries = 0; tries < 0x7fef; ++tries) {
-            next_ = next_ >= 0x7fef || next_ == 0 ? 1 : next_ + 1;
+        for (std::uint32_t tries = 0; tries < last_frontend_id; ++tries) {
+            next_ = next_ >= last_frontend_id || next_ == 0 ? 1 : next_ + 1;
             bool used = next_ == params_.backend_id;
             for (const auto& h : pending_) {
                 used = used || h.id == next_;
