@@ -38,6 +38,17 @@ inline constexpr std::size_t page_size = 4096;
 #define SPLITNET_PREFETCH_W(p) ((void)(p))
 #endif
 
+// Sanitizers check the memory accesses of C and C++ code, not those of inline assembly: a fast
+// path written in assembly gives way to the plain one in sanitized builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SPLITNET_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define SPLITNET_SANITIZED 1
+#endif
+#endif
+
 namespace splitnet::detail {
 /// Reports a set-up error in a build without exceptions: there is no one to catch it.
 [[noreturn]] inline void fatal(const char* what) noexcept {
