@@ -80,6 +80,31 @@ struct dpdk_q {
 };
 #endif
 
+/// Producer side of the cross-core runs: one burst of sequence numbers from `next`, all of it.
+template <class Q>
+void enqueue_sequence(Q& q, std::vector<std::uint64_t>& buf, std::uint64_t next) {
+    for (std::size_t i = 0; i < buf.size(); ++i) {
+        buf[i] = next + i;
+    }
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        done += q.enqueue(std::span(buf).subspan(done));
+    }
+}
+
+/// Consumer side: whatever is ready, up to a burst; false when it breaks the sequence.
+template <class Q>
+bool dequeue_in_order(Q& q, std::vector<std::uint64_t>& buf, std::uint64_t& expect,
+                      std::size_t& n) {
+    n = q.dequeue(buf);
+    bool in_order = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        in_order = in_order && buf[i] == expect;
+        ++expect;
+    }
+    return in_order;
+}
+
 template <class Q>
 void cross_core(benchmark::State& state) {
 #ifdef SPLITNET_BENCH_HAS_DPDK
@@ -99,11 +124,9 @@ void cross_core(benchmark::State& state) {
         std::vector<std::uint64_t> buf(burst);
         std::uint64_t expect = 0;
         for (;;) {
-            const std::size_t n = q->dequeue(buf);
-            for (std::size_t i = 0; i < n; ++i) {
-                if (buf[i] != expect++) {
-                    errors.fetch_add(1, std::memory_order_relaxed);
-                }
+            std::size_t n = 0;
+            if (!dequeue_in_order(*q, buf, expect, n)) {
+                errors.fetch_add(1, std::memory_order_relaxed);
             }
             if (n == 0 && stop.load(std::memory_order_acquire)) {
                 break;
@@ -114,13 +137,7 @@ void cross_core(benchmark::State& state) {
     std::vector<std::uint64_t> buf(burst);
     std::uint64_t next = 0;
     for (auto _ : state) {
-        for (std::size_t i = 0; i < burst; ++i) {
-            buf[i] = next + i;
-        }
-        std::size_t done = 0;
-        while (done < burst) {
-            done += q->enqueue(std::span(buf).subspan(done));
-        }
+        enqueue_sequence(*q, buf, next);
         next += burst;
     }
     stop.store(true, std::memory_order_release);
@@ -177,11 +194,9 @@ double timed_cross_core(std::size_t burst, std::uint64_t items) {
         while (!go.load(std::memory_order_acquire)) {
         }
         while (expect < items) {
-            const std::size_t n = q->dequeue(buf);
-            for (std::size_t i = 0; i < n; ++i) {
-                if (buf[i] != expect++) {
-                    in_order.store(false, std::memory_order_relaxed);
-                }
+            std::size_t n = 0;
+            if (!dequeue_in_order(*q, buf, expect, n)) {
+                in_order.store(false, std::memory_order_relaxed);
             }
         }
         end = std::chrono::steady_clock::now();
@@ -191,13 +206,7 @@ double timed_cross_core(std::size_t burst, std::uint64_t items) {
     const auto start = std::chrono::steady_clock::now();
     go.store(true, std::memory_order_release);
     for (std::uint64_t next = 0; next < items; next += burst) {
-        for (std::size_t i = 0; i < burst; ++i) {
-            buf[i] = next + i;
-        }
-        std::size_t done = 0;
-        while (done < burst) {
-            done += q->enqueue(std::span(buf).subspan(done));
-        }
+        enqueue_sequence(*q, buf, next);
     }
     consumer.join();
     sb::unpin();

@@ -150,7 +150,7 @@ private:
     /// against 0.72-0.83x through glibc's memmove (AVX-512 loop). Small copies stay with the
     /// library, whose start-up is cheaper. Sanitized builds take memmove, which they can check.
     static void move_bytes(std::uint8_t* dst, const std::uint8_t* src, std::size_t len) noexcept {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(SPLITNET_SANITIZED)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SPLITNET_SANITIZED) // clang too
         const auto d = reinterpret_cast<std::uintptr_t>(dst);
         const auto s = reinterpret_cast<std::uintptr_t>(src);
         const bool apart = d + len <= s || s + len <= d;
