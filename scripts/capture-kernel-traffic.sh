@@ -49,7 +49,11 @@ tcpdump_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
 
 ip netns exec "$ns_b" iperf3 -s -D
-sleep 0.3
+# iperf3 -D returns before the daemon listens; a client that comes too early is refused.
+for _ in $(seq 100); do
+    [ -n "$(ip netns exec "$ns_b" ss -Hltn 'sport = :5201')" ] && break
+    sleep 0.05
+done
 ip netns exec "$ns_a" ping -c 2 -i 0.2 10.77.0.2 >/dev/null
 ip netns exec "$ns_a" ping -c 2 -i 0.2 fd77::2 >/dev/null
 ip netns exec "$ns_a" iperf3 -c 10.77.0.2 -n "$bytes" >/dev/null

@@ -167,12 +167,22 @@ bridge_topology() {
 
 ping_ok() { in_ns "$1" ping -c 3 -i 0.2 -W 2 -q "$2" >/dev/null 2>&1; }
 
+# wait_listening NS PORT: until a TCP socket listens on PORT in NS (iperf3 -s forks and returns
+# before it listens; a client that comes too early is refused), at most 5 s.
+wait_listening() {
+    for _ in $(seq 100); do
+        [ -n "$(ip netns exec "$1" ss -Hltn "sport = :$2")" ] && return 0
+        sleep 0.05
+    done
+    say "  nothing listens on port $2 in $1 after 5 s"
+}
+
 # iperf3_run CLIENT_NS SERVER_NS SERVER_IP SECONDS -> prints "gbps cpu_s bytes"
 iperf3_run() {
     local cns=$1 sns=$2 sip=$3 t=$4
     ip netns exec "$sns" iperf3 -s -1 -p 5301 >/dev/null 2>&1 &
     local sp=$!
-    sleep 0.3
+    wait_listening "$sns" 5301
     local c0
     c0=$(cpu_seconds)
     timeout $((t + 10)) ip netns exec "$cns" iperf3 -c "$sip" -p 5301 -t "$t" --connect-timeout 3000 \
@@ -295,7 +305,7 @@ if [ "$mode" = test ]; then
     say "== a front end killed and restarted while traffic flows"
     ip netns exec $NS_G1 iperf3 -s -1 -p 5302 >/dev/null 2>&1 &
     srv=$!
-    sleep 0.3
+    wait_listening $NS_G1 5302
     timeout 20 ip netns exec $NS_WIRE iperf3 -c 10.77.0.11 -p 5302 -t 6 --connect-timeout 3000 -J \
         >"$LOG/iperf3-restart.json" 2>/dev/null &
     cli=$!

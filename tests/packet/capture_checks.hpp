@@ -40,10 +40,23 @@ inline capture_summary check_kernel_capture(const std::string& path) {
         }
         EXPECT_TRUE(sp::ipv4_header_checksum_ok(bytes, p)) << "frame " << s.frames;
         EXPECT_TRUE(sp::l4_checksum_ok(bytes, p)) << "frame " << s.frames;
-        // Recomputing must reproduce the kernel's bytes exactly.
+        // Recomputing must reproduce the kernel's bytes exactly, but for one thing: a TCP
+        // checksum whose one's-complement value is zero has two encodings, 0x0000 and 0xffff,
+        // both verify, and the kernel writes either (0xffff from skb_checksum_help when offloads
+        // are off, 0x0000 from csum_fold): about one TCP frame in 65536.
         std::vector<std::uint8_t> mine = bytes;
+        std::vector<std::uint8_t> theirs = bytes;
         sp::fill_checksums(mine, p);
-        EXPECT_EQ(mine, bytes) << "frame " << s.frames;
+        if (p.is_tcp()) {
+            const std::size_t at = p.l4_offset + 16;
+            for (std::vector<std::uint8_t>* v : {&mine, &theirs}) {
+                if ((*v)[at] == 0xff && (*v)[at + 1] == 0xff) {
+                    (*v)[at] = 0;
+                    (*v)[at + 1] = 0;
+                }
+            }
+        }
+        EXPECT_EQ(mine, theirs) << "frame " << s.frames;
         if (p.is_tcp()) {
             (p.l3 == sp::l3_type::ipv4 ? s.tcp_v4 : s.tcp_v6)++;
             const sp::tcp_header th{bytes.data() + p.l4_offset};
