@@ -1,8 +1,9 @@
 // Bridge forwarding cost per packet: learning_bridge::forward_burst on bursts of 32 frames
 // (classify + learn every source + look up every destination + per-port output), with 16, 1K
-// and 64K learned MACs, random and train-shaped destinations; next to it, in the same binary
-// and on the same keys, splitnet's fdb::lookup_burst alone and DPDK's rte_hash_lookup_bulk
-// (when libdpdk-dev is present: CRC hash, 8-byte keys, as DPDK l2/l3 examples configure it).
+// and 64K learned MACs, random and train-shaped destinations, with the FDB's default hash and
+// (on x86, BM_bridge_forward_aes) with aes_key_hash; next to it, in the same binary and on the
+// same keys, splitnet's fdb::lookup_burst alone and DPDK's rte_hash_lookup_bulk (when
+// libdpdk-dev is present: CRC hash, 8-byte keys, as DPDK l2/l3 examples configure it).
 //
 // Times: compare within one run, on medians:
 //   bridge_learning_bridge_bench --benchmark_enable_random_interleaving=true
@@ -42,8 +43,10 @@ constexpr std::size_t pool_frames = 8192;
 
 /// A bridge with `macs` learned MACs (half behind the uplink, half behind the guests) and a
 /// pool of frames from the uplink to the guests, sources and destinations drawn from them.
+template <class Hash = br::default_key_hash>
 struct scenario {
-    std::unique_ptr<br::learning_bridge<>> bridge;
+    using bridge_type = br::learning_bridge<br::fdb<Hash>>;
+    std::unique_ptr<bridge_type> bridge;
     std::vector<std::uint8_t> bytes;
     std::vector<sp::frame> frames;
     std::vector<br::mac_key> dst_keys; // the destinations of `frames`, in order
@@ -56,7 +59,7 @@ struct scenario {
         c.fdb.capacity = static_cast<std::uint32_t>(macs + macs / 4 + 16);
         c.fdb.max_ports = n_ports;
         c.fdb.hash_seed = 0x9e3779b97f4a7c15ULL;
-        bridge = std::make_unique<br::learning_bridge<>>(c);
+        bridge = std::make_unique<bridge_type>(c);
         for (br::port_id p = 0; p < n_ports; ++p) {
             br::port_config pc;
             pc.flags |= br::port_flag::gso_tcpv4;
@@ -106,13 +109,15 @@ struct scenario {
 };
 
 // Out of line so that callgrind can count exactly this call (--toggle-collect='*run_burst*').
-[[gnu::noinline]] std::size_t run_burst(br::learning_bridge<>& b, std::span<sp::frame> in,
-                                        br::port_bursts& out, std::uint64_t now) {
+template <class Bridge>
+[[gnu::noinline]] std::size_t run_burst(Bridge& b, std::span<sp::frame> in, br::port_bursts& out,
+                                        std::uint64_t now) {
     return b.forward_burst(in, out, now);
 }
 
-void BM_bridge_forward(benchmark::State& s) {
-    scenario sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
+template <class Hash>
+void bridge_forward(benchmark::State& s) {
+    scenario<Hash> sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
     std::size_t at = 0;
     std::uint64_t now = 0;
     for (auto _ : s) {
@@ -127,9 +132,20 @@ void BM_bridge_forward(benchmark::State& s) {
     s.counters["unicast_share"] = static_cast<double>(st.tx_unicast) /
                                   static_cast<double>(std::max<std::uint64_t>(st.rx_packets, 1));
 }
+/// The FDB's default hash, mix_key_hash.
+void BM_bridge_forward(benchmark::State& s) {
+    bridge_forward<br::default_key_hash>(s);
+}
+#if defined(__AES__)
+/// aes_key_hash in the same binary: fewer instructions a key, more cycles of latency
+/// (key_hash.hpp).
+void BM_bridge_forward_aes(benchmark::State& s) {
+    bridge_forward<br::aes_key_hash>(s);
+}
+#endif
 
 void BM_fdb_lookup_burst(benchmark::State& s) {
-    scenario sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
+    scenario<> sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
     std::vector<br::fdb_result> res(burst);
     std::size_t at = 0;
     const auto& f = sc.bridge->fdb();
@@ -149,7 +165,7 @@ void BM_dpdk_rte_hash_lookup_bulk(benchmark::State& s) {
         s.SkipWithError("DPDK EAL did not initialise (see stderr); rte_hash skipped");
         return;
     }
-    scenario sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
+    scenario<> sc(static_cast<std::size_t>(s.range(0)), static_cast<std::size_t>(s.range(1)));
     static int instance = 0;
     const std::string name = "bench_l2_" + std::to_string(instance++);
     rte_hash_parameters p{};
@@ -201,6 +217,10 @@ BENCHMARK(BM_bridge_forward)->Apply(shapes);
 // Fixed-length runs for callgrind (callgrind.sh): exactly 10000 bursts (320000 packets) go
 // through run_burst, for every shape.
 BENCHMARK(BM_bridge_forward)->Apply(shapes)->Iterations(10000);
+#if defined(__AES__)
+BENCHMARK(BM_bridge_forward_aes)->Apply(shapes);
+BENCHMARK(BM_bridge_forward_aes)->Apply(shapes)->Iterations(10000);
+#endif
 BENCHMARK(BM_fdb_lookup_burst)->Apply(shapes);
 #ifdef SPLITNET_BENCH_HAS_DPDK
 BENCHMARK(BM_dpdk_rte_hash_lookup_bulk)->Apply(shapes);

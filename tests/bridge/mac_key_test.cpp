@@ -85,6 +85,12 @@ TEST(KeyHash, Crc32cIsSeededAndSpreads) {
     check_hash<br::crc32c_key_hash>();
 }
 #endif
+#if defined(__AES__)
+TEST(KeyHash, AesIsSeededAndSpreads) {
+    check_hash<br::aes_key_hash>();
+    EXPECT_EQ(br::aes_key_hash(42).seed(), 42U);
+}
+#endif
 
 TEST(KeyHash, Xxh3IsTheLibrarysXxh3WithThatSeed) {
     // The seed-dependent constant is computed once at construction; the value must stay XXH3's.
@@ -137,10 +143,11 @@ displacement place(const H& h, const std::vector<std::uint64_t>& keys, std::size
 template <class H>
 void expect_sequential_macs_spread() {
     constexpr std::size_t buckets = 2048;
-    std::vector<std::vector<std::uint64_t>> sets(3);
+    std::vector<std::vector<std::uint64_t>> sets(4);
     for (std::uint64_t i = 0; i < 6144; ++i) {
         // 00:16:3e:xx:yy:zz, counting up (Xen's vif MACs); every other MAC in a 02: block; one
-        // MAC counting in its last byte over 24 VLANs.
+        // MAC counting in its last byte over 24 VLANs; 00:16:3e MACs in steps of 64 (two AES
+        // rounds fail here: mean displacement 3).
         sets[0].push_back(br::mac_key::from_mac48(0x3e1600ULL | (((i >> 16) & 0xff) << 24) |
                                                       (((i >> 8) & 0xff) << 32) |
                                                       ((i & 0xff) << 40),
@@ -150,6 +157,8 @@ void expect_sequential_macs_spread() {
         sets[2].push_back(br::mac_key::from_mac48(0x3e1600ULL | ((i & 0xff) << 40),
                                                   static_cast<std::uint16_t>(1 + (i >> 8)))
                               .value);
+        sets[3].push_back(
+            br::mac_key::from_mac48(0x3e1600ULL | (((i * 64) & 0xffffff) << 24), 0).value);
     }
     for (std::uint64_t seed = 1; seed <= 64; ++seed) {
         const H h(seed * 0x9e3779b97f4a7c15ULL);
@@ -175,3 +184,28 @@ TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeed) {
 TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeedWithXxh3) {
     expect_sequential_macs_spread<br::xxh3_key_hash>();
 }
+
+#if defined(__AES__)
+TEST(KeyHash, SequentialMacsSpreadOverBucketsForEverySeedWithAes) {
+    expect_sequential_macs_spread<br::aes_key_hash>();
+}
+
+TEST(KeyHash, AnFdbOverTheAesHashFindsWhatItLearned) {
+    br::fdb_config c;
+    c.capacity = 4096;
+    c.max_ports = 4;
+    br::fdb<br::aes_key_hash> f(c);
+    std::vector<br::learn_request> req;
+    for (std::uint64_t i = 0; i < 4000; ++i) {
+        req.push_back(
+            {br::mac_key::from_mac48(0x3e1600ULL | (i << 24), 0), static_cast<br::port_id>(i % 4)});
+    }
+    std::vector<br::learn_status> st(req.size());
+    EXPECT_EQ(f.learn_burst(req, 0, st), req.size());
+    for (const auto& r : req) {
+        ASSERT_EQ(f.lookup(r.key).port, r.port);
+    }
+    EXPECT_EQ(f.lookup(br::mac_key::from_mac48(0x3e1600ULL | (std::uint64_t{5000} << 24), 0)).port,
+              br::no_port);
+}
+#endif
