@@ -952,10 +952,8 @@ TEST(AfxdpPort, RaisesRlimitMemlockOrSaysSo) {
         // ms, so a 4 MiB UMEM tried twice (zero-copy, then copy) failed when anything else
         // held memory there (the previous repetition of this test did).
         sp::buffer_pool pool(pool_config(512));
-        const sn::afxdp_config cfg{.ifname = port_if,
-                                   .bind = sn::afxdp_bind_mode::copy,
-                                   .rx_size = 128,
-                                   .tx_size = 128};
+        const sn::afxdp_config cfg{
+            .ifname = port_if, .bind = sn::afxdp_bind_mode::copy, .rx_size = 128, .tx_size = 128};
         rlimit old{};
         CHILD_CHECK(::getrlimit(RLIMIT_MEMLOCK, &old) == 0, "getrlimit");
         // Without CAP_IPC_LOCK the kernel charges the UMEM to RLIMIT_MEMLOCK.
