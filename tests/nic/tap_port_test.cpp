@@ -63,8 +63,15 @@ int kernel_sends_tso() {
     }
     constexpr std::uint64_t total = 2 << 20;
     constexpr std::uint32_t seed = 77;
+    // The accepted connection (-2: accept failed), so that a failed exchange can unblock the
+    // writer instead of leaving it in accept() or write() until ctest's timeout.
+    std::atomic<int> conn{-1};
     std::thread writer([&] {
         const int c = ::accept(ls, nullptr, nullptr);
+        conn = c < 0 ? -2 : c;
+        if (c < 0) {
+            return;
+        }
         std::vector<std::uint8_t> buf(1 << 16);
         for (std::uint64_t sent = 0; sent < total;) {
             const std::size_t n = std::min<std::uint64_t>(buf.size(), total - sent);
@@ -77,7 +84,6 @@ int kernel_sends_tso() {
         }
         ::shutdown(c, SHUT_WR);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        ::close(c);
     });
     auto send = [&](std::vector<sp::frame>& frames) {
         std::size_t done = 0;
@@ -104,7 +110,19 @@ int kernel_sends_tso() {
                })) {
         rc = stream_failed;
     }
+    if (rc != ok) {
+        ::shutdown(ls, SHUT_RDWR); // wakes an accept() that nothing will answer
+        while (conn.load() == -1) {
+            std::this_thread::yield();
+        }
+        if (conn.load() >= 0) {
+            ::shutdown(conn.load(), SHUT_RDWR); // wakes a write() that nothing will read
+        }
+    }
     writer.join();
+    if (conn.load() >= 0) {
+        ::close(conn.load()); // here, not in the writer: the shutdown above may still use it
+    }
     ::close(ls);
     if (rc == ok && (tso_frames == 0 || !metadata_ok)) {
         rc = no_tso;
