@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <splitnet/nic/tap_port.hpp>
@@ -70,6 +71,10 @@ int run_kernel_receiver() {
     std::atomic<int> server_result{-1};
     std::thread server([&] {
         const int c = ::accept(ls, nullptr, nullptr);
+        // The peer sends its FIN once and never again: if it is lost, a read times out (and
+        // the stream counts as broken) instead of blocking the join below until ctest's timeout.
+        const timeval read_timeout{.tv_sec = 10, .tv_usec = 0};
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &read_timeout, sizeof read_timeout);
         std::vector<std::uint8_t> buf(1 << 16);
         std::uint64_t got = 0;
         bool intact = true;
