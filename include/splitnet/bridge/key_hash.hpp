@@ -32,7 +32,6 @@
 // (SequentialMacsSpreadOverBucketsForEverySeed) keeps the property for the default.
 #pragma once
 
-#include <array>
 #include <bit>
 #include <concepts>
 #include <cstddef>
@@ -150,16 +149,16 @@ static_assert(key_hasher<crc32c_key_hash>);
 ///
 /// A policy, not the default. On the bridge it is 6 instructions a key against the mixer's 12
 /// and keeps its round keys in vector registers, where the mixer's multiplier and seed take two
-/// of the general registers the forwarding loop runs short of: 117 -> 99.5 instructions a frame
+/// of the general registers the forwarding loop runs short of: 118 -> 99.5 instructions a frame
 /// at 1K MACs (bench/bridge/callgrind.sh). But its latency is longer (three aesenc and two
 /// moves between register files, about 19 cycles against about 13), and after each mispredicted
-/// probe branch the next key's hash is on the critical path: forward_burst took 1.13-1.32x the
-/// mixer's time at 16 and 1K MACs in the same runs (equal at 64K, where the loop hashes a chunk
-/// ahead). Why three rounds: AES spreads a byte over its column per round, so after two the
-/// index bits of an 8-byte key depend on few key bytes through a structured map (mean
-/// displacement 0.6 for sequential Xen MACs and 3.0 for MACs counting in steps of 64, against
-/// 0.37 for random keys); with three, over 2048 seeds at 3/4 load, sequential, strided,
-/// per-VLAN and random sets alike: worst mean displacement 0.36-0.39 buckets, worst chain
+/// probe branch the next key's hash is on the critical path: forward_burst took 1.0-1.32x the
+/// mixer's time at 16 and 1K MACs over four interleaved runs, most often about 1.1x (equal at
+/// 64K, where the loop hashes a chunk ahead). Why three rounds: AES spreads a byte over its column
+/// per round, so after two the index bits of an 8-byte key depend on few key bytes through a
+/// structured map (mean displacement 0.6 for sequential Xen MACs and 3.0 for MACs counting in steps
+/// of 64, against 0.37 for random keys); with three, over 2048 seeds at 3/4 load, sequential,
+/// strided, per-VLAN and random sets alike: worst mean displacement 0.36-0.39 buckets, worst chain
 /// 47-75 (8192 seeds: the mixer's tail is the same, 76). Each round is a keyed bijection with a
 /// non-linear S-box, so unlike CRC32C which keys share a bucket depends on the secret; three
 /// rounds are no PRF either (see the mixer's note on floods).
