@@ -5,7 +5,8 @@
 // the 120-cycle hash the seed paper measured).
 //
 // The default is a keyed mixer (mix_key_hash: the key xored with a per-table random seed, then
-// two multiplies each preceded by a 32-bit xor-shift fold, 12 instructions); XXH3 is a policy
+// two multiplies each preceded by a 32-bit xor-shift fold, 12 instructions); XXH3 and, on AES-NI
+// targets, three AES rounds (aes_key_hash: fewer instructions, longer latency) are policies
 // beside it. bench/bridge/key_hash_bench.cpp on this machine (AMD EPYC VM, g++ 12 -O2 -msse4.2,
 // one run, medians of 3, 1024 keys): throughput (independent keys) mixer 1.3 ns/key, XXH3 2.0,
 // CRC32C 0.9 (mixer 1.55x XXH3's rate); dependent latency 5.2, 6.4, 2.6 ns; fdb::lookup_burst
