@@ -3,6 +3,7 @@
 // control socket (splitnet-netfront, or any netif front end built on the library), each over
 // shared-memory rings, grants and event channels. One stats line per second; a summary when it
 // is told to stop (SIGINT, SIGTERM); SIGUSR1 writes the current report to the --json file.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -13,6 +14,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
+
+#include <unistd.h>
 
 #include <splitnet/nic/afxdp_port.hpp>
 #include <splitnet/pipeline/driver_domain.hpp>
@@ -60,6 +64,8 @@ void usage(std::FILE* out) {
         "  --queues N            guest queues offered (multi-queue-max-queues, default 4)\n"
         "  --buffers N           pool buffers of 2 KiB (default 32768)\n"
         "  --busy-poll USECS     how long an idle worker polls before it sleeps (default 10)\n"
+        "  --cpus LIST           pin worker i to the i-th CPU of LIST (e.g. 1 or 0,1; default:\n"
+        "                        not pinned, the kernel places them)\n"
         "  --json FILE           write the report as JSON there at exit and on SIGUSR1\n"
         "  --quiet               no per-second line\n"
         "  --help                this text\n");
@@ -80,6 +86,7 @@ struct options {
     std::uint32_t queues = 4;
     std::uint32_t buffers = 32768;
     std::uint32_t busy_poll = 10;
+    std::vector<int> cpus;
     std::string json;
     bool quiet = false;
 };
@@ -172,6 +179,16 @@ options parse(int argc, char** argv) {
             o.buffers = number(v, "--buffers", 4096, 1 << 22);
         } else if (a == "--busy-poll") {
             o.busy_poll = number(v, "--busy-poll", 0, 1000000);
+        } else if (a == "--cpus") {
+            const long n_cpus = ::sysconf(_SC_NPROCESSORS_CONF);
+            for (std::string_view rest = v; !rest.empty();) {
+                const std::size_t comma = rest.find(',');
+                o.cpus.push_back(
+                    static_cast<int>(number(rest.substr(0, comma), "--cpus", 0,
+                                            static_cast<std::uint32_t>(std::max(n_cpus, 1L) - 1))));
+                rest =
+                    comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            }
         } else if (a == "--json") {
             o.json = v;
         } else {
@@ -228,6 +245,7 @@ int run(const options& o) {
     cfg.control_path = o.control;
     cfg.memory.pool.frame_count = o.buffers;
     cfg.busy_poll = std::chrono::microseconds(o.busy_poll);
+    cfg.worker_cpus = o.cpus;
     const auto sched = o.sched;
     std::string mode;
     domain d(
