@@ -253,17 +253,20 @@ int run(const options& o) {
     }
     std::uint64_t sent = 0;
     std::uint64_t received = 0;
+    std::uint64_t unposted = 0;
     for (std::uint32_t q = 0; q < front->queue_count(); ++q) {
         sent += front->queue(q).stats().tx_packets;
         received += front->queue(q).stats().rx_packets;
+        unposted += front->queue(q).stats().rx_no_buffers;
     }
     std::printf("splitnet-netfront: sent %llu packets, received %llu packets (%u queue%s), "
                 "dropped %llu (guest kernel not keeping up) and %llu (TSO frames not "
-                "segmentable)\n",
+                "segmentable); receive slots left unposted for want of buffers %llu times\n",
                 static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
                 front->queue_count(), front->queue_count() == 1 ? "" : "s",
                 static_cast<unsigned long long>(tap_drops),
-                static_cast<unsigned long long>(gso_drops));
+                static_cast<unsigned long long>(gso_drops),
+                static_cast<unsigned long long>(unposted));
     return backend_gone ? 3 : 0;
 }
 
