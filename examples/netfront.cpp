@@ -179,10 +179,28 @@ int run(const options& o) {
     while (!stop_requested.load() && front->poll_control()) {
         bool busy = false;
         for (lane& l : lanes) {
+            // Back end -> guest kernel first: it also re-posts the receive slots, which the
+            // back end waits for (frames queued to a guest without slots are dropped).
+            std::size_t n = l.queue->rx_burst(burst);
+            std::span<sp::frame> deliver{burst.data(), n};
+            if (l.gro && n != 0) {
+                const auto r = l.gro->receive_burst(deliver, out, 0);
+                deliver = {out.data(), r.produced};
+            }
+            for (std::size_t done = 0; done < deliver.size();) {
+                const std::size_t k = l.tap->tx_burst(deliver.subspan(done));
+                done += k;
+                if (k == 0) { // the guest kernel is not keeping up: drop, as a NIC would
+                    front->pool().free_burst(deliver.subspan(done));
+                    tap_drops += deliver.size() - done;
+                    break;
+                }
+            }
+            busy = busy || n != 0;
             // Guest kernel -> back end.
             if (l.to_back.empty()) {
-                const std::size_t n = l.tap->rx_burst(burst);
-                for (std::size_t i = 0; i < n; ++i) {
+                const std::size_t from_guest = l.tap->rx_burst(burst);
+                for (std::size_t i = 0; i < from_guest; ++i) {
                     if (!burst[i].offload.is_gso() || l.queue->caps().tx_gso_tcp) {
                         l.to_back.push_back(burst[i]);
                         continue;
@@ -202,23 +220,6 @@ int run(const options& o) {
                                 l.to_back.begin() + static_cast<std::ptrdiff_t>(took));
                 busy = busy || took != 0;
             }
-            // Back end -> guest kernel.
-            std::size_t n = l.queue->rx_burst(burst);
-            std::span<sp::frame> deliver{burst.data(), n};
-            if (l.gro && n != 0) {
-                const auto r = l.gro->receive_burst(deliver, out, 0);
-                deliver = {out.data(), r.produced};
-            }
-            for (std::size_t done = 0; done < deliver.size();) {
-                const std::size_t k = l.tap->tx_burst(deliver.subspan(done));
-                done += k;
-                if (k == 0) { // the guest kernel is not keeping up: drop, as a NIC would
-                    front->pool().free_burst(deliver.subspan(done));
-                    tap_drops += deliver.size() - done;
-                    break;
-                }
-            }
-            busy = busy || n != 0;
         }
         if (busy) {
             continue;
