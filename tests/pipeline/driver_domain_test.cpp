@@ -455,3 +455,50 @@ TEST(Pipeline, AGuestThatBreaksTheProtocolIsRemovedWithoutHarmToTheOther) {
 }
 
 } // namespace
+
+namespace {
+/// An in-memory NIC that also reports drops of its own, as an AF_XDP socket does through
+/// XDP_STATISTICS: the report must count them (the frames never reached the driver domain).
+/// (The counters' names are afxdp_kernel_stats'; that header needs libxdp, this test does not.)
+class dropping_port : public splitnet::nic::memory_port {
+public:
+    struct kernel_counters {
+        std::uint64_t rx_ring_full = 0;
+        std::uint64_t rx_dropped = 0;
+        std::uint64_t rx_fill_ring_empty = 0;
+    };
+    using memory_port::memory_port;
+    [[nodiscard]] kernel_counters kernel_stats() const noexcept {
+        kernel_counters k;
+        k.rx_ring_full = 3;
+        k.rx_dropped = 2;
+        k.rx_fill_ring_empty = 2; // the same drops as rx_dropped, seen from the fill ring
+        return k;
+    }
+};
+} // namespace
+
+TEST(Pipeline, DropsTheNicReportsAreCountedInTheReport) {
+    pl::driver_domain_config cfg;
+    cfg.workers = 1;
+    cfg.nic_queues = 2;
+    cfg.control_path = pipeline_socket("nicmissed");
+    cfg.memory.populate = false;
+    cfg.memory.pool.frame_count = 1024;
+    pl::driver_domain<dropping_port, runtime_policies> d(
+        cfg,
+        [](sp::buffer_pool& p, std::uint32_t) {
+            return std::make_unique<dropping_port>(p, splitnet::nic::memory_port_config{});
+        },
+        pl::any_moderation{},
+        [](const splitnet::sched::credit_config& c) {
+            return std::make_unique<pl::any_scheduler>(c, pl::any_scheduler::kind::credit);
+        });
+    d.start();
+    const pl::report r = d.stats();
+    EXPECT_EQ(r.nic_missed, 2U * (3 + 2)) << "two queues, each 3 ring-full and 2 other drops";
+    EXPECT_EQ(r.drops(), r.nic_missed) << r.text();
+    EXPECT_NE(r.text().find("missed (dropped by the NIC) 10"), std::string::npos) << r.text();
+    EXPECT_NE(r.json().find("\"missed\":10"), std::string::npos) << r.json();
+    d.stop();
+}

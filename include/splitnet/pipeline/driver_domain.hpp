@@ -1015,6 +1015,12 @@ private:
         r.workers = cfg_.workers;
         for (auto& n : nics_) {
             add(r.nic, n->stats());
+            if constexpr (requires { n->kernel_stats(); }) {
+                // Not rx_fill_ring_empty: it counts empty fill-ring finds, and in copy mode such
+                // a drop is already in rx_dropped.
+                const auto k = n->kernel_stats();
+                r.nic_missed += k.rx_ring_full + k.rx_dropped;
+            }
         }
         for (auto& g : gro_) {
             add(r.gro, g->stats());

@@ -72,6 +72,9 @@ struct departed_guest {
 struct report {
     std::uint32_t workers = 0;
     nic::port_stats nic{};
+    /// Frames the NIC dropped before the driver domain saw them (its receive ring full, no
+    /// buffer posted), as the device reports them: for AF_XDP, the socket's XDP_STATISTICS.
+    std::uint64_t nic_missed = 0;
     offload::gro_stats gro{};
     offload::gso_stats gso{};
     bridge::bridge_stats bridge{};
@@ -90,7 +93,7 @@ struct report {
     /// Every packet the driver domain dropped, whatever the reason.
     [[nodiscard]] std::uint64_t drops() const noexcept {
         std::uint64_t d = counters.nic_egress_full + counters.nic_tx_dropped +
-                          counters.clone_failed + counters.gso_failed + nic.rx_errors +
+                          counters.clone_failed + counters.gso_failed + nic.rx_errors + nic_missed +
                           nic.tx_errors + bridge.rx_drop_runt + bridge.rx_drop_bad_port +
                           bridge.rx_drop_invalid_src + bridge.rx_drop_spoofed +
                           bridge.rx_drop_link_local + bridge.rx_drop_vlan + bridge.tx_drop_mtu +
@@ -106,7 +109,7 @@ struct report {
         std::ostringstream o;
         o << "nic: rx " << nic.rx_packets << " pkts " << nic.rx_bytes << " B, tx " << nic.tx_packets
           << " pkts " << nic.tx_bytes << " B, tx full " << nic.tx_full << ", rx no buffers "
-          << nic.rx_no_buffers << "\n";
+          << nic.rx_no_buffers << ", missed (dropped by the NIC) " << nic_missed << "\n";
         o << "gro: " << gro.rx_frames << " frames in, " << gro.aggregates << " aggregates of "
           << segments_per_aggregate() << " segments on average, " << gro.pass_bad_checksum
           << " bad checksums passed\n";
@@ -139,7 +142,8 @@ struct report {
         o << "{\"workers\":" << workers << ",\"nic\":{\"rx_packets\":" << nic.rx_packets
           << ",\"rx_bytes\":" << nic.rx_bytes << ",\"tx_packets\":" << nic.tx_packets
           << ",\"tx_bytes\":" << nic.tx_bytes << ",\"tx_full\":" << nic.tx_full
-          << ",\"rx_no_buffers\":" << nic.rx_no_buffers << "},\"gro\":{\"frames\":" << gro.rx_frames
+          << ",\"rx_no_buffers\":" << nic.rx_no_buffers << ",\"missed\":" << nic_missed
+          << "},\"gro\":{\"frames\":" << gro.rx_frames
           << ",\"aggregates\":" << gro.aggregates
           << ",\"aggregated_segments\":" << gro.aggregated_segments
           << ",\"segments_per_aggregate\":" << segments_per_aggregate()
