@@ -143,8 +143,7 @@ struct report {
           << ",\"rx_bytes\":" << nic.rx_bytes << ",\"tx_packets\":" << nic.tx_packets
           << ",\"tx_bytes\":" << nic.tx_bytes << ",\"tx_full\":" << nic.tx_full
           << ",\"rx_no_buffers\":" << nic.rx_no_buffers << ",\"missed\":" << nic_missed
-          << "},\"gro\":{\"frames\":" << gro.rx_frames
-          << ",\"aggregates\":" << gro.aggregates
+          << "},\"gro\":{\"frames\":" << gro.rx_frames << ",\"aggregates\":" << gro.aggregates
           << ",\"aggregated_segments\":" << gro.aggregated_segments
           << ",\"segments_per_aggregate\":" << segments_per_aggregate()
           << ",\"bad_checksums\":" << gro.pass_bad_checksum
