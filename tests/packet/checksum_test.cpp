@@ -1,5 +1,6 @@
 // Checksums against a straightforward RFC 1071 reference, on random data of every length and
 // alignment; RFC 1624 incremental updates against recomputation; pseudo-headers by hand.
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -53,6 +54,32 @@ TEST(Checksum, MatchesReferenceForEveryLengthAndAlignment) {
                 << "len " << len << " align " << align;
         }
     }
+}
+
+TEST(Checksum, CopyWithSumCopiesExactlyAndSumsAsCsumPartial) {
+    std::mt19937 rng(11);
+    for (std::size_t len = 0; len < 300; ++len) {
+        for (std::size_t align = 0; align < 8; ++align) {
+            auto src = random_bytes(rng, len + align);
+            std::vector<std::uint8_t> dst(len + 16, 0xa5);
+            const auto init = static_cast<std::uint32_t>(rng());
+            const std::uint8_t* from = src.data() + align;
+            const std::uint32_t got =
+                sp::csum_partial_copy(dst.data() + (7 - align), from, len, init);
+            // Equal as one's-complement values (folded), whatever the unfolded representation.
+            EXPECT_EQ(sp::csum_fold(got), sp::csum_fold(sp::csum_partial(from, len, init)))
+                << "len " << len << " align " << align;
+            EXPECT_TRUE(std::equal(from, from + len, dst.begin() + static_cast<long>(7 - align)));
+            EXPECT_EQ(dst[7 - align + len], 0xa5) << "wrote past the end";
+            if (align < 7) {
+                EXPECT_EQ(dst[6 - align], 0xa5) << "wrote before the start";
+            }
+        }
+    }
+    std::vector<std::uint8_t> ff(65535, 0xff), out(65535);
+    EXPECT_EQ(sp::csum_fold(sp::csum_partial_copy(out.data(), ff.data(), ff.size(), 0xffffffffU)),
+              sp::csum_fold(sp::csum_partial(ff.data(), ff.size(), 0xffffffffU)));
+    EXPECT_EQ(out, ff);
 }
 
 TEST(Checksum, AllOnesAndCarryHeavyInput) {

@@ -175,15 +175,17 @@ private:
         finish_segment(f, l, 0, n, o);
     }
 
+    /// `payload_sum`: the partial sum of the segment's payload when the copy computed it.
     void finish_segment(const packet::frame& f, const layout& l, std::uint32_t i, std::uint32_t n,
-                        packet::frame& o) const noexcept {
+                        packet::frame& o,
+                        const std::uint32_t* payload_sum = nullptr) const noexcept {
         o.pkt_len = o.data_len;
         o.next = nullptr;
         o.nb_segs = 1;
         o.port = f.port;
         o.flags = f.flags;
         o.rx_hash = f.rx_hash;
-        fix_headers(f, l, i, n, o);
+        fix_headers(f, l, i, n, o, payload_sum);
     }
 
     void split_copy(const packet::frame& f, const layout& l, std::uint32_t n,
@@ -196,6 +198,7 @@ private:
             const std::uint32_t len = i + 1 < n ? l.mss : l.payload - l.mss * (n - 1);
             std::memcpy(o.data, f.data, l.hdr);
             std::uint32_t done = 0;
+            std::uint32_t sum = 0; // the payload's partial sum, when checksums are completed
             while (done < len && seg != nullptr) {
                 if (seg_off == seg->data_len) {
                     seg = seg->next;
@@ -204,18 +207,24 @@ private:
                 }
                 const std::uint32_t k =
                     seg->data_len - seg_off < len - done ? seg->data_len - seg_off : len - done;
-                std::memcpy(o.data + l.hdr + done, seg->data + seg_off, k);
+                std::uint8_t* to = o.data + l.hdr + done;
+                if (complete_) { // copy and sum in one pass over the payload
+                    sum = packet::csum_block_add(
+                        sum, packet::csum_partial_copy(to, seg->data + seg_off, k), done);
+                } else {
+                    std::memcpy(to, seg->data + seg_off, k);
+                }
                 done += k;
                 seg_off += k;
             }
             o.data_len = l.hdr + len;
-            finish_segment(f, l, i, n, o);
+            finish_segment(f, l, i, n, o, complete_ ? &sum : nullptr);
         }
     }
 
     /// Writes segment i of n's header fields and checksums (its bytes are in place in o).
     void fix_headers(const packet::frame& f, const layout& l, std::uint32_t i, std::uint32_t n,
-                     packet::frame& o) const noexcept {
+                     packet::frame& o, const std::uint32_t* payload_sum) const noexcept {
         const packet::parsed_packet& p = l.p;
         std::uint8_t* d = o.data;
         const std::uint32_t len = o.data_len - l.hdr;
@@ -261,7 +270,15 @@ private:
         packet::detail::store<std::uint16_t>(l4 + field, 0);
         o.offload = {};
         if (complete_) {
-            std::uint16_t c = packet::csum_fold(packet::csum_partial(l4, l4_len, pseudo));
+            std::uint32_t sum = 0;
+            if (payload_sum != nullptr) { // only the headers are left to add
+                const std::uint32_t hdr_len = l.hdr - p.l4_offset;
+                sum = packet::csum_block_add(packet::csum_partial(l4, hdr_len, pseudo),
+                                             *payload_sum, hdr_len);
+            } else {
+                sum = packet::csum_partial(l4, l4_len, pseudo);
+            }
+            std::uint16_t c = packet::csum_fold(sum);
             if (c == 0 && l.udp) {
                 c = 0xffff;
             }

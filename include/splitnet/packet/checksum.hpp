@@ -90,6 +90,49 @@ namespace detail {
     return csum_partial(bytes.data(), bytes.size(), initial);
 }
 
+/// Copies `len` bytes from `src` to `dst` (not overlapping) and returns their partial sum added
+/// to `initial`, equal to csum_partial(src, len, initial): one pass over the data where a copy
+/// and a checksum would make two (software segmentation for a NIC that cannot checksum).
+[[nodiscard]] inline std::uint32_t csum_partial_copy(std::uint8_t* dst, const std::uint8_t* src,
+                                                     std::size_t len,
+                                                     std::uint32_t initial = 0) noexcept {
+    std::uint64_t s0 = initial;
+    std::uint64_t s1 = 0;
+    while (len >= 32) {
+        const auto a = detail::load<std::uint64_t>(src);
+        const auto b = detail::load<std::uint64_t>(src + 8);
+        const auto c = detail::load<std::uint64_t>(src + 16);
+        const auto d = detail::load<std::uint64_t>(src + 24);
+        detail::store(dst, a);
+        detail::store(dst + 8, b);
+        detail::store(dst + 16, c);
+        detail::store(dst + 24, d);
+        s0 = detail::ones_add64(s0, a);
+        s1 = detail::ones_add64(s1, b);
+        s0 = detail::ones_add64(s0, c);
+        s1 = detail::ones_add64(s1, d);
+        src += 32;
+        dst += 32;
+        len -= 32;
+    }
+    s0 = detail::ones_add64(s0, s1);
+    while (len >= 8) {
+        const auto a = detail::load<std::uint64_t>(src);
+        detail::store(dst, a);
+        s0 = detail::ones_add64(s0, a);
+        src += 8;
+        dst += 8;
+        len -= 8;
+    }
+    if (len != 0) {
+        std::uint64_t tail = 0; // zero-padded in memory order, as in csum_partial
+        std::memcpy(&tail, src, len);
+        std::memcpy(dst, src, len);
+        s0 = detail::ones_add64(s0, tail);
+    }
+    return detail::fold64_to32(s0);
+}
+
 /// Adds the partial sum of a block that starts at byte `offset` of the checksummed data: a
 /// block at an odd offset has its bytes in the other halves of the 16-bit words, so its sum is
 /// byte-swapped first (this is how payload sums of segments are combined).
