@@ -43,7 +43,8 @@ void usage(std::FILE* out) {
         "  --mac MAC             this guest's MAC (default: random, locally administered)\n"
         "  --queues N            queues to ask for (default 1)\n"
         "  --copy backend|frontend  who copies received data: the back end (default) or this\n"
-        "                        front end, from the back end's read-only grants (Netchannel2)\n"
+        "                        front end, from the back end's read-only grants (Netchannel2):\n"
+        "                        the TAP write reads them in place (with --gro off)\n"
         "  --gro on|off          aggregate received segments before the guest kernel sees them\n"
         "                        (LRO in netfront; default off: the back end aggregates)\n"
         "  --gso on|off          offer/accept segmentation offload (default on)\n"
@@ -180,8 +181,11 @@ int run(const options& o) {
         bool busy = false;
         for (lane& l : lanes) {
             // Back end -> guest kernel first: it also re-posts the receive slots, which the
-            // back end waits for (frames queued to a guest without slots are dropped).
-            std::size_t n = l.queue->rx_burst(burst);
+            // back end waits for (frames queued to a guest without slots are dropped). With
+            // frontend copy the TAP write reads the back end's grants in place: the write is
+            // the copy.
+            const bool in_place = !l.gro && f.rx_copy == sn::copy_side::frontend;
+            std::size_t n = in_place ? l.queue->rx_views(burst) : l.queue->rx_burst(burst);
             std::span<sp::frame> deliver{burst.data(), n};
             if (l.gro && n != 0) {
                 const auto r = l.gro->receive_burst(deliver, out, 0);
@@ -191,10 +195,13 @@ int run(const options& o) {
                 const std::size_t k = l.tap->tx_burst(deliver.subspan(done));
                 done += k;
                 if (k == 0) { // the guest kernel is not keeping up: drop, as a NIC would
-                    front->pool().free_burst(deliver.subspan(done));
+                    front->pool().free_burst(deliver.subspan(done)); // views: nothing to free
                     tap_drops += deliver.size() - done;
                     break;
                 }
+            }
+            if (in_place) {
+                l.queue->rx_views_done();
             }
             busy = busy || n != 0;
             // Guest kernel -> back end.

@@ -241,3 +241,47 @@ TEST(GrantCopy, BothSidesInOnePageApartOrOverlapping) {
         }
     }
 }
+
+// Reads in place: the same checks as a copy, a pointer to the granted bytes instead of a copy,
+// and the granter's end of access held back until the reader is done.
+TEST(GrantRead, ResolvesLikeACopyAndHoldsTheGrantUntilTheReadsEnd) {
+    world w;
+    std::memcpy(w.a.frame(2) + 1000, "granted bytes", 13);
+    const auto sub = w.a.table.grant_subpage(2, 2, 1000, 13, true);
+    const auto other = w.a.table.grant_access(9, 3, true);
+    using st = sg::grant_status;
+    sg::grant_read_op ops[5] = {
+        {sg::copy_side::granted(1, sub, 1000), 13},
+        {sg::copy_side::granted(1, sub, 1000), 14}, // one byte past the sub-page range
+        {sg::copy_side::granted(1, other), 1},      // granted to domain 9
+        {sg::copy_side::granted(1, 5000), 1},       // out of the table
+        {sg::copy_side::granted(1, sub, 1005), 8},  // inside the range again
+    };
+    const auto before = splitnet::detail::load_acquire(w.a.dom.activity(0));
+    w.copier.begin_reads(ops);
+    EXPECT_EQ(ops[0].status, st::okay);
+    ASSERT_NE(ops[0].data, nullptr);
+    EXPECT_EQ(ops[0].data, w.a.frame(2) + 1000) << "the granter's own bytes, not a copy";
+    EXPECT_EQ(std::memcmp(ops[0].data, "granted bytes", 13), 0);
+    EXPECT_EQ(ops[1].status, st::bad_copy_arg);
+    EXPECT_EQ(ops[1].data, nullptr);
+    EXPECT_EQ(ops[2].status, st::permission_denied);
+    EXPECT_EQ(ops[3].status, st::bad_gntref);
+    EXPECT_EQ(ops[4].status, st::okay);
+    EXPECT_EQ(ops[4].data, w.a.frame(2) + 1005);
+    EXPECT_EQ(w.copier.stats().failed, 3U);
+    EXPECT_EQ(w.copier.stats().bytes, 21U);
+
+    // While the reads last, the granter's end of access is deferred (its page not reused).
+    EXPECT_EQ(splitnet::detail::load_acquire(w.a.dom.activity(0)) % 2, 1U);
+    EXPECT_EQ(w.a.table.end_access(sub), sg::end_result::deferred);
+    EXPECT_EQ(w.a.table.reclaim(), 0U) << "still being read";
+    w.copier.end_reads();
+    EXPECT_EQ(splitnet::detail::load_acquire(w.a.dom.activity(0)), before + 2);
+    EXPECT_EQ(w.a.table.reclaim(), 1U);
+    // And a grant that has ended no longer resolves.
+    sg::grant_read_op late{sg::copy_side::granted(1, sub, 1000), 13};
+    w.copier.begin_reads({&late, 1});
+    w.copier.end_reads();
+    EXPECT_NE(late.status, st::okay);
+}

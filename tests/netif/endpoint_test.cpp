@@ -113,6 +113,76 @@ INSTANTIATE_TEST_SUITE_P(CopySide, Endpoints,
                                                                       : std::string("Frontend");
                          });
 
+// Frontend copy read in place (rx_views): the packets a device would be handed carry the same
+// bytes as copies would, their headers in the queue's own writable scratch, the rest read-only
+// views of the back end's buffers, which stay lent until rx_views_done().
+TEST(EndpointViews, FramesOfEverySizeArriveIntactAndTheBuffersComeBackWhenDone) {
+    splitnet::test::driver_domain_memory<none> dd;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend));
+    auto& bq = back->queue(0);
+    auto& fq = front->queue(0);
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<std::size_t> size(60, 9014);
+    constexpr std::uint64_t total = 2000;
+    std::uint64_t sent = 0, got = 0;
+    std::vector<sp::frame> burst(32);
+    std::vector<sp::frame> copied(32);
+    auto queue_more = [&] {
+        std::vector<sp::frame> down;
+        for (int i = 0; i < 8 && sent + down.size() < total; ++i) {
+            down.push_back(
+                make_chain(dd.mem.pool(), numbered_frame(sent + down.size(), size(rng))));
+        }
+        const std::size_t queued = bq.tx_burst(down);
+        dd.mem.pool().free_burst({down.data() + queued, down.size() - queued});
+        sent += queued;
+    };
+    for (int round = 0; round < 20000 && got < total && !bq.broken() && !fq.broken(); ++round) {
+        queue_more();
+        bq.deliver(now());
+        const std::uint64_t posted = fq.queue_stats().rx_posted;
+        const std::size_t m = fq.rx_views(burst);
+        EXPECT_EQ(fq.queue_stats().rx_posted, posted) << "the slots read stay unposted";
+        EXPECT_EQ(fq.rx_burst(copied), 0U) << "no other receive while views are out";
+        for (std::size_t i = 0; i < m; ++i) {
+            const sp::frame& f = burst[i];
+            ASSERT_EQ(check_numbered(bytes_of(f)), static_cast<std::int64_t>(got));
+            EXPECT_EQ(f.buffer, sp::no_buffer) << "the headers are in the queue's scratch";
+            EXPECT_EQ(f.data_len, std::min<std::uint32_t>(f.pkt_len, 256));
+            // The rest is read where the back end put it (its region, as this front end maps
+            // it), not copied into our pool.
+            const sp::buffer_pool& own = front->pool();
+            const std::size_t arena = std::size_t{own.capacity()} * own.frame_size();
+            for (const sp::frame* s = f.next; s != nullptr; s = s->next) {
+                EXPECT_TRUE(s->data < own.base() || s->data >= own.base() + arena);
+                EXPECT_EQ(s->buffer, sp::no_buffer);
+            }
+            ++got;
+        }
+        // More deliveries while the views are out (new slots, fresh buffers from the back
+        // end's pool): none of them lands in a buffer still being read.
+        queue_more();
+        bq.deliver(now());
+        queue_more();
+        for (std::size_t i = 0; i < m; ++i) {
+            ASSERT_EQ(check_numbered(bytes_of(burst[i])), static_cast<std::int64_t>(got - m + i))
+                << "a buffer under a view was reused, round " << round;
+        }
+        front->pool().free_burst({burst.data(), m}); // frames of no pool: a no-op
+        EXPECT_EQ(fq.queue_stats().rx_posted, posted);
+        fq.rx_views_done();
+        EXPECT_GE(fq.queue_stats().rx_posted, posted + m) << "and are posted again when done";
+    }
+    EXPECT_EQ(got, total) << bq.fault() << " | " << fq.fault();
+    EXPECT_EQ(fq.queue_stats().rx_errors, 0U);
+    EXPECT_EQ(front->pool().available(), front->pool().capacity());
+    front.reset();
+    EXPECT_FALSE(back->poll_control());
+    back.reset();
+    EXPECT_EQ(dd.mem.pool().available(), dd.mem.pool().capacity()) << "every buffer came back";
+}
+
 // ---- offloads ---------------------------------------------------------------------------
 
 /// A TCP/IPv4 packet with `payload` bytes of a pattern, as one frame of `pool` (a chain).

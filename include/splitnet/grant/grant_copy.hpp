@@ -30,6 +30,9 @@
 // mapping goes through xengnttab_map_grant_ref() behind the MapPolicy of grant_map.hpp.
 // splitnet does not link Xen libraries: the interface stays the same, the executor changes.
 //
+// Reading in place (begin_reads/end_reads) validates the same way and keeps the activity count
+// odd until the reader is done, so a TAP write can be the only copy of a granted packet.
+//
 // Threading: one grant_copier per worker thread, each with its own activity slot.
 #pragma once
 
@@ -68,10 +71,18 @@ struct grant_copy_op {
     grant_status status = grant_status::general_error; ///< written by copy()
 };
 
+/// A read in place: `source` as for a copy; begin_reads() says where its `len` bytes are.
+struct grant_read_op {
+    copy_side source;
+    std::uint16_t len = 0;
+    const std::uint8_t* data = nullptr;                ///< written by begin_reads()
+    grant_status status = grant_status::general_error; ///< written by begin_reads()
+};
+
 struct grant_copy_stats {
     std::uint64_t batches = 0;
     std::uint64_t ops = 0;            ///< operations attempted
-    std::uint64_t bytes = 0;          ///< bytes copied by successful operations
+    std::uint64_t bytes = 0;          ///< bytes copied (or read in place) by successful operations
     std::uint64_t failed = 0;         ///< operations with a status other than okay
     std::uint64_t resolved = 0;       ///< grant entries read and validated
     std::uint64_t resolve_reused = 0; ///< sides served by the previous operation's resolution
@@ -128,6 +139,29 @@ public:
         }
         end_batch();
     }
+
+    /// Reads in place, for a grantee that hands granted bytes straight to a device (a TAP
+    /// write, say) rather than copying them out first: resolves every op's source with the
+    /// checks and statuses of copy() and sets `data`. The bytes stay readable until end_reads();
+    /// until then the granters' end_access/reclaim hold the pages back, as during a copy. A
+    /// granter can still change the bytes under the reader (its own data), never what memory
+    /// they are. One batch at a time: no copy() between begin_reads() and end_reads().
+    void begin_reads(std::span<grant_read_op> ops) noexcept {
+        ++stats_.batches;
+        resolution memo{};
+        for (grant_read_op& op : ops) {
+            ++stats_.ops;
+            std::uint8_t* p = nullptr;
+            op.status = resolve(op.source, false, op.len, memo, p);
+            op.data = op.status == grant_status::okay ? p : nullptr;
+            if (op.status == grant_status::okay) {
+                stats_.bytes += op.len;
+            } else {
+                ++stats_.failed;
+            }
+        }
+    }
+    void end_reads() noexcept { end_batch(); }
 
 private:
     /// A validated grant: the page and the byte range [lo, hi) of it the grant allows.

@@ -138,7 +138,7 @@ public:
 
     /// Received packets: at most out.size().
     [[nodiscard]] std::size_t rx_burst(std::span<packet::frame> out) noexcept {
-        if (broken()) {
+        if (broken() || reading_) { // rx_views_done() first
             return 0;
         }
         collect_tx();
@@ -149,6 +149,114 @@ public:
         }
         refill();
         return n;
+    }
+
+    /// Frontend copy without the copy, for a caller that hands packets straight to a device
+    /// (a TAP write is then the only copy, as a guest kernel copying out of the back end's
+    /// grants would make it): received packets whose first segment is a writable copy of their
+    /// first `view_header_bytes` bytes (the headers, which a device may need to fix up: a TAP
+    /// wants GSO checksums partial), in this queue's scratch, followed by read-only views of
+    /// the back end's grants. The frames belong to no pool (freeing them is a no-op) and stay
+    /// valid until rx_views_done(), which must come before the next RX call: it ends the reads
+    /// and re-posts the slots, which hands the back end its buffers again. With backend copy
+    /// (or a broken queue) it returns 0: use rx_burst.
+    [[nodiscard]] std::size_t rx_views(std::span<packet::frame> out) noexcept {
+        if (broken() || res_.features.rx_copy != copy_side::frontend || reading_) {
+            return 0;
+        }
+        collect_tx();
+        const std::uint32_t mask = rx_ring_.size() - 1;
+        const auto* grants = reinterpret_cast<std::uint32_t*>(res_.rx_grants_page.data());
+        const std::size_t npk =
+            decode_published(std::min(out.size(), view_batch), rx_slot_capacity);
+        std::size_t nreads = 0;
+        std::uint32_t at = rx_ring_.rsp_cons();
+        for (std::size_t i = 0; i < npk; ++i) {
+            const rx_packet& p = rx_pkts_[i];
+            rx_first_op_[i] = static_cast<std::uint32_t>(nreads);
+            std::uint32_t data_i = 0;
+            for (std::uint32_t k = 0; rx_ok_[i] && k < p.responses && data_i < p.nslots; ++k) {
+                if (is_extra_slot(k, p)) {
+                    continue;
+                }
+                const rx_slot_data& sl = p.slots[data_i++];
+                reads_[nreads++] = {grant::copy_side::granted(
+                                        res_.backend,
+                                        splitnet::detail::load_acquire(grants[(at + k) & mask]),
+                                        sl.offset),
+                                    sl.size};
+            }
+            rx_nops_[i] = static_cast<std::uint32_t>(nreads) - rx_first_op_[i];
+            at += p.responses;
+        }
+        if (npk == 0) {
+            return 0;
+        }
+        res_.copier->begin_reads({reads_.get(), nreads});
+        reading_ = true;
+        rx_ring_.consume_responses(at - rx_ring_.rsp_cons());
+        std::size_t nout = 0;
+        std::size_t nseg = 0;
+        for (std::size_t i = 0; i < npk; ++i) {
+            const grant::grant_read_op* r = reads_.get() + rx_first_op_[i];
+            bool ok = rx_ok_[i] && rx_nops_[i] != 0;
+            for (std::uint32_t k = 0; k < rx_nops_[i]; ++k) {
+                ok = ok && r[k].status == grant::grant_status::okay;
+            }
+            if (!ok) {
+                stats_.rx_copy_failed += rx_ok_[i] ? 1 : 0;
+                ++stats_.rx_errors;
+                ++port_stats_.rx_errors;
+                continue;
+            }
+            // The headers into our scratch (from as many slots as they span), then views of
+            // the rest.
+            std::uint8_t* hdr = view_headers_.get() + nout * view_header_bytes;
+            std::uint32_t h = 0;
+            std::uint32_t k = 0;
+            std::uint32_t skip = 0; // bytes of slot k already in the header copy
+            while (k < rx_nops_[i] && h < view_header_bytes) {
+                const std::uint32_t c =
+                    std::min<std::uint32_t>(r[k].len - skip, view_header_bytes - h);
+                std::memcpy(hdr + h, r[k].data + skip, c);
+                h += c;
+                skip += c;
+                if (skip == r[k].len) {
+                    ++k;
+                    skip = 0;
+                }
+            }
+            packet::frame& f = out[nout];
+            f = packet::make_frame(hdr, h);
+            packet::frame* tail = &f;
+            for (; k < rx_nops_[i]; ++k, skip = 0) {
+                packet::frame& seg = view_segs_[nseg++];
+                // Read-only in fact: the frame type has no const view, and no one writes here.
+                seg = packet::make_frame(const_cast<std::uint8_t*>(r[k].data) + skip,
+                                         r[k].len - skip);
+                tail->next = &seg;
+                tail = &seg;
+                ++f.nb_segs;
+            }
+            finish_rx(f, rx_pkts_[i]);
+            ++nout;
+        }
+        return nout;
+    }
+
+    /// Ends what rx_views() handed out: the reads end and the slots are posted again.
+    void rx_views_done() noexcept {
+        if (reading_) {
+            res_.copier->end_reads();
+            reading_ = false;
+        }
+        if (broken()) {
+            return;
+        }
+        if (rx_ring_.broken() && fault_.empty()) {
+            fault_ = "back end RX ring: " + rx_ring_.fault().describe();
+        }
+        refill();
     }
 
     /// Before the thread sleeps: arms the response event indices; true if work is waiting.
@@ -188,6 +296,10 @@ public:
     /// Takes back every buffer: TX ones in flight and posted RX ones (grants ended). Call after
     /// the back end is gone (or will not touch the rings again).
     void release_all() noexcept {
+        if (reading_) {
+            res_.copier->end_reads();
+            reading_ = false;
+        }
         for (std::uint32_t i = 0; i < tx_ring_.size(); ++i) {
             tx_slot& t = tx_slots_[i];
             if (t.ref != grant::invalid_ref) {
@@ -633,6 +745,18 @@ private:
     std::uint32_t rx_first_op_[rx_batch] = {};
     std::uint32_t rx_nops_[rx_batch] = {};
     std::unique_ptr<packet::frame[]> rx_bufs_ = std::make_unique<packet::frame[]>(rx_batch_buffers);
+    /// rx_views: the leading bytes copied per packet (headers up to here; 256 covers Ethernet,
+    /// two VLAN tags, IPv6 with extension headers and TCP with options), and the read-only
+    /// segments after them, at most one per ring slot.
+    static constexpr std::uint32_t view_header_bytes = 256;
+    static constexpr std::size_t view_batch = rx_batch;
+    std::unique_ptr<std::uint8_t[]> view_headers_ =
+        std::make_unique<std::uint8_t[]>(view_batch * view_header_bytes);
+    std::unique_ptr<grant::grant_read_op[]> reads_ =
+        std::make_unique<grant::grant_read_op[]>(rx_ring_.size());
+    std::unique_ptr<packet::frame[]> view_segs_ =
+        std::make_unique<packet::frame[]>(rx_ring_.size());
+    bool reading_ = false; ///< rx_views() handed out frames not yet done
     grant::grant_ref end_refs_[64];
     std::size_t nend_ = 0;
     std::uint64_t free_bufs_[64];
