@@ -252,6 +252,50 @@ TEST(EndpointOffloads, AnAggregateReachesAGsoGuestWholeWithItsMetadata) {
     front->pool().free_burst(got);
 }
 
+// A back end whose next frame needs more ring slots than the guest has posted waits for the
+// guest to post them (its request event armed at that many) instead of finding "work" in the
+// few that are there and polling them again and again.
+TEST(EndpointOffloads, ABackEndShortOfSlotsSleepsUntilTheGuestPostsEnough) {
+    for (const auto side : {sn::copy_side::backend, sn::copy_side::frontend}) {
+        splitnet::test::driver_domain_memory<none> dd;
+        auto [back, front] = splitnet::test::connect_pair(dd.params, front_config(side));
+        auto& bq = back->queue(0);
+        // Backend copy: 9 slots an aggregate (8 guest pages and the GSO extra); frontend copy:
+        // one per piece of the chain, more. 40 of them do not fit the 256 slots posted.
+        std::vector<sp::frame> aggs;
+        for (int i = 0; i < 40; ++i) {
+            aggs.push_back(tcp_aggregate(dd.mem.pool(), 30000, 1448, true));
+        }
+        ASSERT_EQ(bq.tx_burst(aggs), aggs.size());
+        for (int i = 0; i < 4; ++i) {
+            bq.deliver(now());
+        }
+        ASSERT_TRUE(bq.has_rx_backlog());
+        const auto waits = bq.queue_stats().rx_no_requests;
+        EXPECT_GT(waits, 0U);
+        EXPECT_FALSE(bq.prepare_to_sleep()) << "too few slots posted is no work: sleep";
+        // The guest takes what it got, which posts its slots again: now there is work.
+        std::vector<sp::frame> burst(64);
+        std::size_t got = 0;
+        for (std::size_t n; (n = front->queue(0).rx_burst(burst)) != 0;) {
+            got += n;
+            front->pool().free_burst({burst.data(), n});
+        }
+        EXPECT_GT(got, 0U);
+        EXPECT_TRUE(bq.prepare_to_sleep())
+            << (side == sn::copy_side::backend ? "backend" : "frontend");
+        // And the rest gets through.
+        for (int i = 0; i < 200 && bq.has_rx_backlog(); ++i) {
+            bq.deliver(now());
+            for (std::size_t n; (n = front->queue(0).rx_burst(burst)) != 0;) {
+                got += n;
+                front->pool().free_burst({burst.data(), n});
+            }
+        }
+        EXPECT_EQ(got, aggs.size());
+    }
+}
+
 TEST(EndpointOffloads, AGuestWithoutGsoGetsValidSegmentsWithFullChecksums) {
     splitnet::test::driver_domain_memory<none> dd;
     auto cfg = front_config(sn::copy_side::backend);

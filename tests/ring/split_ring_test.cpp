@@ -175,6 +175,24 @@ TYPED_TEST(SplitRing, BatchedEventWakesAfterKRequests) {
     EXPECT_TRUE(f.push_requests());
 }
 
+// A back end whose next packet needs 5 slots and finds 3 sleeps until the fifth arrives.
+TYPED_TEST(SplitRing, FinalCheckUntilWaitsForEnoughRequests) {
+    sr::front_ring<req, rsp, TypeParam> f(this->area());
+    sr::back_ring<req, rsp, TypeParam> b(this->area());
+    std::vector<req> three(3, req{});
+    ASSERT_EQ(f.put_requests(three), 3U);
+    (void)f.push_requests();
+    EXPECT_TRUE(b.final_check_for_requests()) << "any request is work to the plain check";
+    EXPECT_FALSE(b.final_check_for_requests_until(5)) << "too few for the packet";
+    ASSERT_TRUE(f.put_request({3, 0}));
+    EXPECT_FALSE(f.push_requests()) << "the fourth does not wake the back end";
+    EXPECT_FALSE(b.final_check_for_requests_until(5));
+    ASSERT_TRUE(f.put_request({4, 0}));
+    EXPECT_TRUE(f.push_requests()) << "the fifth does";
+    EXPECT_TRUE(b.final_check_for_requests_until(5));
+    EXPECT_TRUE(b.final_check_for_requests_until(1));
+}
+
 TYPED_TEST(SplitRing, ResponsesNotifyTheFrontEndSymmetrically) {
     sr::front_ring<req, rsp, TypeParam> f(this->area());
     sr::back_ring<req, rsp, TypeParam> b(this->area());

@@ -85,7 +85,7 @@ struct backend_queue_stats {
     std::uint64_t rx_segmented = 0;   ///< aggregates split for a guest without GSO
     std::uint64_t rx_dropped = 0;     ///< frames the guest cannot take (no sg, too large)
     std::uint64_t rx_copy_failed = 0; ///< packets a grant did not allow (the guest revoked)
-    std::uint64_t rx_no_requests = 0; ///< deliver steps that found no posted buffers
+    std::uint64_t rx_no_requests = 0; ///< deliver steps cut short: too few slots posted
     std::uint64_t rx_notifications = 0;    ///< RX notifications sent
     std::uint64_t rx_grants_exhausted = 0; ///< frontend copy: steps stopped for want of grants
 };
@@ -232,7 +232,8 @@ public:
         }
         bool work = tx_ring_.final_check_for_requests(1);
         if (has_rx_backlog()) {
-            work = rx_ring_.final_check_for_requests(1) || work;
+            // Woken when the guest has posted the slots the next frame needs, not before.
+            work = rx_ring_.final_check_for_requests_until(std::max(1U, rx_slots_wanted_)) || work;
         }
         return note_ring_faults() ? false : work;
     }
@@ -661,6 +662,7 @@ private:
     /// Backend copy: packs each staged frame into whole guest pages, copies the burst in one
     /// batch, answers every request consumed.
     std::size_t deliver_by_copy() noexcept {
+        rx_slots_wanted_ = 0;
         const std::size_t nreq = rx_ring_.peek_requests({rx_reqs_.get(), rx_ring_.size()});
         if (nreq == 0) {
             ++stats_.rx_no_requests;
@@ -683,6 +685,10 @@ private:
             const bool gso = f.offload.is_gso();
             const std::size_t need = nchunks + (gso ? 1 : 0);
             if (used + need > nreq || nops + f.nb_segs + nchunks > max_ops) {
+                if (used + need > nreq) {
+                    ++stats_.rx_no_requests;
+                    rx_slots_wanted_ = static_cast<std::uint32_t>(need);
+                }
                 break;
             }
             plan& pl = plans[npk];
@@ -713,7 +719,6 @@ private:
             used += need;
         }
         if (npk == 0) {
-            ++stats_.rx_no_requests;
             return 0;
         }
         rx_ring_.consume_requests(static_cast<std::uint32_t>(used));
@@ -774,6 +779,7 @@ private:
     /// Frontend copy: grants each piece of each staged frame read-only and range-limited; the
     /// guest copies. A slot's grant ends and its buffer returns when the guest reuses the slot.
     std::size_t deliver_by_grant() noexcept {
+        rx_slots_wanted_ = 0;
         const std::size_t nreq = rx_ring_.peek_requests({rx_reqs_.get(), rx_ring_.size()});
         if (nreq == 0) {
             ++stats_.rx_no_requests;
@@ -800,6 +806,8 @@ private:
                     ++stats_.rx_dropped;
                     continue;
                 }
+                ++stats_.rx_no_requests;
+                rx_slots_wanted_ = static_cast<std::uint32_t>(need);
                 break;
             }
             // Reusing a slot means the guest is done with what we granted in it before.
@@ -939,6 +947,9 @@ private:
     std::unique_ptr<packet::frame[]> bufs_;
     std::unique_ptr<tx_work[]> tx_work_;
     std::optional<grant::grant_table> grants_; ///< frontend copy: our reference range
+    /// Slots the next staged frame needs when the last delivery stopped for want of them
+    /// (0: it did not): the guest is asked to notify once that many are posted.
+    std::uint32_t rx_slots_wanted_ = 0;
     std::unique_ptr<inflight_slot[]> inflight_;
     grant::grant_ref recycle_refs_[64];
     std::size_t nrecycle_refs_ = 0;

@@ -127,7 +127,9 @@ struct report {
               << g.packets_per_notification() << " pkts each), tx " << g.queue.tx_packets
               << " pkts " << g.queue.tx_bytes << " B, drops " << g.queue_drops << " queue-full "
               << g.queue.tx_dropped + g.queue.tx_copy_failed << " tx "
-              << g.queue.rx_dropped + g.queue.rx_copy_failed << " rx\n";
+              << g.queue.rx_dropped + g.queue.rx_copy_failed << " rx; " << g.queue.rx_slots
+              << " ring slots used, deliveries that waited for slots " << g.queue.rx_no_requests
+              << ", for grants " << g.queue.rx_grants_exhausted << "\n";
         }
         for (const auto& d : departed) {
             o << "guest " << d.id << " " << d.mac << " left: " << d.reason << "\n";
@@ -161,7 +163,9 @@ struct report {
               << ",\"tx_packets\":" << g.queue.tx_packets << ",\"tx_bytes\":" << g.queue.tx_bytes
               << ",\"notifications\":" << g.queue.rx_notifications
               << ",\"packets_per_notification\":" << g.packets_per_notification()
-              << ",\"queue_drops\":" << g.queue_drops << "}";
+              << ",\"queue_drops\":" << g.queue_drops << ",\"rx_slots\":" << g.queue.rx_slots
+              << ",\"waits_for_slots\":" << g.queue.rx_no_requests
+              << ",\"waits_for_grants\":" << g.queue.rx_grants_exhausted << "}";
         }
         o << "],\"drops\":" << drops() << ",\"pool_available\":" << pool_available
           << ",\"pool_capacity\":" << pool_capacity << "}";

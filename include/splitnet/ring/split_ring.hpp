@@ -463,6 +463,15 @@ public:
                                  [this] { return poll_requests(); });
     }
 
+    /// For a consumer that can use no fewer than `need` requests at once (a packet that spans
+    /// `need` slots): true once `need` are waiting; otherwise arms req_event at the `need`-th,
+    /// so the front end's notification comes when there is enough, and checks once more. (The
+    /// plain check returns true for any request, and such a consumer would spin on too few.)
+    [[nodiscard]] bool final_check_for_requests_until(std::uint32_t need) noexcept {
+        return this->final_check(need, req_cons_, Layout::req_event,
+                                 [this, need] { return poll_requests() >= need ? 1U : 0U; });
+    }
+
 private:
     ring_idx rsp_prod_pvt_ = 0;
     ring_idx rsp_prod_pub_ = 0;
