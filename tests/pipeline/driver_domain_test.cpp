@@ -502,3 +502,34 @@ TEST(Pipeline, DropsTheNicReportsAreCountedInTheReport) {
     EXPECT_NE(r.json().find("\"missed\":10"), std::string::npos) << r.json();
     d.stop();
 }
+
+TEST(Pipeline, PinningAWorkerToACpuItCannotHaveFailsAndSaysWhich) {
+    pl::driver_domain_config cfg;
+    cfg.control_path = pipeline_socket("pin");
+    cfg.memory.populate = false;
+    cfg.memory.pool.frame_count = 1024;
+    auto make = [&] {
+        return std::make_unique<test_domain>(
+            cfg,
+            [](sp::buffer_pool& p, std::uint32_t) {
+                return std::make_unique<splitnet::nic::memory_port>(
+                    p, splitnet::nic::memory_port_config{});
+            },
+            pl::any_moderation{},
+            [](const splitnet::sched::credit_config& c) {
+                return std::make_unique<pl::any_scheduler>(c, pl::any_scheduler::kind::credit);
+            });
+    };
+    cfg.worker_cpus = {-1};
+    EXPECT_THROW(make(), std::invalid_argument);
+    cfg.worker_cpus = {CPU_SETSIZE - 1}; // no machine here has that CPU
+    auto d = make();
+    try {
+        d->start();
+        ADD_FAILURE() << "start() pinned a worker to CPU " << CPU_SETSIZE - 1;
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot pin worker 0 to CPU"), std::string::npos)
+            << e.what();
+    }
+    d.reset(); // stopped cleanly by the failed start
+}

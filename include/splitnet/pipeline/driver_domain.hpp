@@ -37,6 +37,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -186,6 +187,20 @@ public:
             w->thread = std::thread([this, w = w.get()] { run_worker(*w); });
         }
         control_ = std::thread([this] { run_control(); });
+        for (std::size_t i = 0; i < workers_.size() && i < cfg_.worker_cpus.size(); ++i) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cfg_.worker_cpus[i], &set);
+            const int err =
+                ::pthread_setaffinity_np(workers_[i]->thread.native_handle(), sizeof set, &set);
+            if (err != 0) { // a CPU that is offline or outside this process's cpuset
+                stop();
+                SPLITNET_THROW(std::invalid_argument(
+                    "driver_domain: cannot pin worker " + std::to_string(i) + " to CPU " +
+                    std::to_string(cfg_.worker_cpus[i]) + ": " + std::strerror(err) +
+                    " (is it online and in this process's allowed CPUs? see taskset -p $$)"));
+            }
+        }
         // Serve each NIC queue once: that arms its doorbell for what arrives next.
         for (std::uint32_t q = 0; q < cfg_.nic_queues; ++q) {
             wake_entity(q, sched::no_worker);
@@ -323,6 +338,13 @@ private:
         }
         if (c.max_guests + 1 > 0xfffe) {
             SPLITNET_THROW(std::invalid_argument("driver_domain: too many guests"));
+        }
+        for (const int cpu : c.worker_cpus) {
+            if (cpu < 0 || cpu >= CPU_SETSIZE) {
+                SPLITNET_THROW(std::invalid_argument("driver_domain: worker_cpus holds CPU " +
+                                                     std::to_string(cpu) + ", outside 0.." +
+                                                     std::to_string(CPU_SETSIZE - 1)));
+            }
         }
         return c;
     }
@@ -573,12 +595,6 @@ private:
     // ---- the workers ---------------------------------------------------------------------------
 
     void run_worker(worker& w) {
-        if (w.id < cfg_.worker_cpus.size()) {
-            cpu_set_t set;
-            CPU_ZERO(&set);
-            CPU_SET(cfg_.worker_cpus[w.id], &set);
-            ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
-        }
         std::int64_t idle_since = -1;
         const std::int64_t poll_ns = std::chrono::nanoseconds(cfg_.busy_poll).count();
         while (!stop_.load(std::memory_order_relaxed)) {
