@@ -2,8 +2,9 @@
 # The driver domain end to end on this machine, with real kernel TCP (iperf3) as the traffic:
 #
 #   ns spl-wire (the remote host)      ns spl-dd (the driver domain)       ns spl-g1, spl-g2
+#   (each name ends in -PID of the run)
 #   veth-wire 10.77.0.1  <-- veth -->  veth-dd: splitnet-netback (AF_XDP)  eth0 (TAP): 10.77.0.11
-#                                      control socket /run/splitnet-e2e   ..........   10.77.0.12
+#                                      control socket /run/splitnet-e2e-PID.sock ...   10.77.0.12
 #                                                                          splitnet-netfront each
 #
 # and then the same topology with a Linux bridge in spl-dd instead (the guests' eth0 are veths
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --json) json=$2; shift 2 ;;
     --netback-args) nb_args=$2; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "e2e.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -53,9 +54,12 @@ for t in ip iperf3 ping ethtool; do
     command -v "$t" >/dev/null || die "$t is missing (apt-get install iproute2 iperf3 iputils-ping ethtool)"
 done
 
-NS_WIRE=spl-wire NS_DD=spl-dd NS_G1=spl-g1 NS_G2=spl-g2
-CTL=/run/splitnet-e2e.sock
-LOG=${TMPDIR:-/tmp}/splitnet-e2e
+# Names carry this run's id, so two runs on one host (the demo beside the test suite) do not
+# tear down each other's namespaces.
+run=$$
+NS_WIRE=spl-wire-$run NS_DD=spl-dd-$run NS_G1=spl-g1-$run NS_G2=spl-g2-$run
+CTL=/run/splitnet-e2e-$run.sock
+LOG=${TMPDIR:-/tmp}/splitnet-e2e-$run
 mkdir -p "$LOG"
 pids=()
 
@@ -74,7 +78,8 @@ cleanup() {
         rm -f "$CTL"
     fi
 }
-trap cleanup EXIT
+# The logs stay when something failed (the messages name them), or with --keep.
+trap 'rc=$?; cleanup; [ "$rc" = 0 ] && [ "$keep" = 0 ] && rm -rf "$LOG"' EXIT
 trap 'echo "e2e.sh: interrupted" >&2; exit 130' INT TERM
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -150,7 +155,8 @@ bridge_topology() {
     in_ns $NS_DD ip link add br0 type bridge
     in_ns $NS_DD ip link set veth-dd master br0
     for g in 1 2; do
-        local ns=spl-g$g
+        local ns=$NS_G1
+        [ "$g" = 2 ] && ns=$NS_G2
         ip link add eth0 netns $ns type veth peer name vg$g netns $NS_DD
         in_ns $ns ip addr add 10.77.0.1$g/24 dev eth0
         in_ns $ns ip link set eth0 up
