@@ -163,7 +163,8 @@ struct report {
               << ",\"tx_packets\":" << g.queue.tx_packets << ",\"tx_bytes\":" << g.queue.tx_bytes
               << ",\"notifications\":" << g.queue.rx_notifications
               << ",\"packets_per_notification\":" << g.packets_per_notification()
-              << ",\"queue_drops\":" << g.queue_drops << ",\"rx_slots\":" << g.queue.rx_slots
+              << ",\"queue_drops\":" << g.queue_drops << ",\"queued\":" << g.queued
+              << ",\"rx_slots\":" << g.queue.rx_slots
               << ",\"waits_for_slots\":" << g.queue.rx_no_requests
               << ",\"waits_for_grants\":" << g.queue.rx_grants_exhausted << "}";
         }
