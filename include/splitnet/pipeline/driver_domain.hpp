@@ -72,7 +72,8 @@ namespace splitnet::pipeline {
 
 struct driver_domain_config {
     std::uint32_t workers = 1;
-    std::vector<int> worker_cpus; ///< pin worker i to worker_cpus[i] (empty: no pinning)
+    std::vector<int> worker_cpus; ///< pin worker i to worker_cpus[i] (empty: no pinning); start()
+                                  ///< fails when a pin fails
     std::uint32_t nic_queues = 1;
     std::uint32_t mtu = 1500; ///< the NIC link's MTU (and the most a guest may set)
     bool gro = true;
