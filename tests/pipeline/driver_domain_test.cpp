@@ -454,6 +454,54 @@ TEST(Pipeline, AGuestThatBreaksTheProtocolIsRemovedWithoutHarmToTheOther) {
     d->stop();
 }
 
+// A guest that keeps fewer RX slots posted than its next frame needs (one, against an
+// aggregate's several) must not keep a worker busy re-polling them: that would be a guest
+// taking CPU from every other one for free. The worker sleeps until the guest posts enough.
+TEST(Pipeline, AGuestPostingTooFewSlotsDoesNotKeepAWorkerBusy) {
+    const std::string path = pipeline_socket("fewslots");
+    auto d = make_domain(path, {.workers = 1});
+    d->start();
+    auto ch = sn::control::channel::connect(path);
+    sn::control::message hello;
+    ASSERT_EQ(ch.receive(hello, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    std::string why;
+    const auto h = sn::hello_info::read(hello, why);
+    ASSERT_TRUE(h) << why;
+    raw_frontend stingy({.self = h->frontend_id, .backend_id = h->backend_id});
+    ASSERT_TRUE(ch.send(stingy.connect_message())); // sg and GSO: takes aggregates whole
+    sn::control::message done;
+    ASSERT_EQ(ch.receive(done, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    ASSERT_EQ(done.type(), sn::control::message_type::connected);
+    stingy.set_control(std::move(ch));
+    ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
+    const sn::rx_request one{0, 0, stingy.grant_page(0, false)};
+    ASSERT_EQ(stingy.post_rx({&one, 1}), 1U);
+    // 64 segments of one TCP flow to the guest (flooded: its MAC is not learned): aggregates
+    // of several pages each.
+    sp::tcp_stream_config sc = sp::tcp_flow(0);
+    sc.l2.dst = sp::mac_address::from_u64(0x0200'0000'0000ULL | h->frontend_id);
+    sc.l2.src = sp::mac_address::from_u64(wire_mac);
+    sp::tcp_stream stream(sc);
+    std::vector<sp::frame> in(64);
+    ASSERT_EQ(d->pool().alloc_burst(in), in.size());
+    for (auto& f : in) {
+        f.data_len = f.pkt_len = static_cast<std::uint32_t>(stream.next({f.data, 1792}));
+    }
+    ASSERT_EQ(d->nic().inject(in), in.size());
+    ASSERT_TRUE(eventually([&] { return d->stats().guests.at(0).queue.rx_no_requests != 0; }))
+        << "the aggregate waits for slots";
+    // Settled: count what the worker does over a while with nothing it can do.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto before = d->stats().sched.picks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto picks = d->stats().sched.picks - before;
+    EXPECT_LT(picks, 1000U) << "the worker re-polls a guest that cannot take anything";
+    const auto r = d->stats();
+    EXPECT_EQ(r.guests.at(0).queue.rx_packets, 0U);
+    EXPECT_NE(r.guests.at(0).queued, 0U) << "the frames wait, counted, until the guest posts";
+    d->stop();
+}
+
 } // namespace
 
 namespace {
