@@ -296,6 +296,50 @@ TEST(EndpointOffloads, ABackEndShortOfSlotsSleepsUntilTheGuestPostsEnough) {
     }
 }
 
+// Frontend copy out of grants: when the back end's grant references run out because ends of
+// access are held back (a grantee whose activity count stays odd), posted slots are no help;
+// the queue does not report work for them but asks for a retry on a timer, and delivers again
+// once the references come back.
+TEST(EndpointOffloads, OutOfGrantsTheBackEndRetriesOnATimerNotInALoop) {
+    splitnet::test::driver_domain_memory<none> dd;
+    auto [back, front] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend));
+    auto& bq = back->queue(0);
+    auto& fq = front->queue(0);
+    // Another grantee's slot, stuck inside a copy batch: every end of access is deferred.
+    std::uint32_t& stuck = dd.mem.domain().activity(15);
+    splitnet::detail::store_release(stuck, 1U);
+    std::vector<sp::frame> burst(64);
+    std::uint64_t sent = 0, got = 0;
+    for (int round = 0; round < 5000 && bq.queue_stats().rx_grants_exhausted == 0; ++round) {
+        std::vector<sp::frame> down;
+        for (int i = 0; i < 16; ++i) {
+            down.push_back(make_chain(dd.mem.pool(), numbered_frame(sent + down.size(), 200)));
+        }
+        const std::size_t queued = bq.tx_burst(down);
+        dd.mem.pool().free_burst({down.data() + queued, down.size() - queued});
+        sent += queued;
+        bq.deliver(now());
+        const std::size_t n = fq.rx_burst(burst); // copies and re-posts the slots
+        got += n;
+        front->pool().free_burst({burst.data(), n});
+    }
+    ASSERT_GT(bq.queue_stats().rx_grants_exhausted, 0U) << "the references ran out";
+    ASSERT_TRUE(bq.has_rx_backlog());
+    EXPECT_FALSE(bq.prepare_to_sleep()) << "posted slots are no work without grants";
+    EXPECT_NE(bq.next_deadline(), splitnet::coalesce::never) << "a retry is due instead";
+    // The grantee finishes its batch: the deferred ends complete and deliveries resume.
+    splitnet::detail::store_release(stuck, 2U);
+    for (int i = 0; i < 2000 && got < sent; ++i) {
+        bq.deliver(now());
+        const std::size_t n = fq.rx_burst(burst);
+        got += n;
+        front->pool().free_burst({burst.data(), n});
+    }
+    EXPECT_EQ(got, sent);
+    EXPECT_EQ(bq.next_deadline(), splitnet::coalesce::never);
+}
+
 TEST(EndpointOffloads, AGuestWithoutGsoGetsValidSegmentsWithFullChecksums) {
     splitnet::test::driver_domain_memory<none> dd;
     auto cfg = front_config(sn::copy_side::backend);

@@ -197,6 +197,9 @@ public:
             delivered = res_.features.rx_copy == copy_side::backend ? deliver_by_copy()
                                                                     : deliver_by_grant();
         }
+        if (grants_blocked_) {
+            grants_retry_ = now + grants_retry_interval;
+        }
         if (rx_ring_.broken()) {
             fail(rx_ring_.fault().describe());
             return delivered;
@@ -221,7 +224,8 @@ public:
     }
     /// When on_timer should run next (coalesce::never when nothing is pending).
     [[nodiscard]] coalesce::time_point next_deadline() const noexcept {
-        return notify_pending_ ? moderation_.deadline() : coalesce::never;
+        const coalesce::time_point n = notify_pending_ ? moderation_.deadline() : coalesce::never;
+        return grants_blocked_ && grants_retry_ < n ? grants_retry_ : n;
     }
 
     /// Before the worker sleeps: arms the rings' event indices so the guest's next request
@@ -231,7 +235,8 @@ public:
             return false;
         }
         bool work = tx_ring_.final_check_for_requests(1);
-        if (has_rx_backlog()) {
+        // Out of grants, slots are no help: the retry timer (next_deadline) brings us back.
+        if (has_rx_backlog() && !grants_blocked_) {
             // Woken when the guest has posted the slots the next frame needs, not before.
             work = rx_ring_.final_check_for_requests_until(std::max(1U, rx_slots_wanted_)) || work;
         }
@@ -780,6 +785,7 @@ private:
     /// guest copies. A slot's grant ends and its buffer returns when the guest reuses the slot.
     std::size_t deliver_by_grant() noexcept {
         rx_slots_wanted_ = 0;
+        grants_blocked_ = false;
         const std::size_t nreq = rx_ring_.peek_requests({rx_reqs_.get(), rx_ring_.size()});
         if (nreq == 0) {
             ++stats_.rx_no_requests;
@@ -818,7 +824,10 @@ private:
                 flush_recycled();
                 grants_->reclaim();
                 if (grants_->available() < pieces) {
+                    // Ends of access the guest still holds back (its activity count odd):
+                    // nothing it posts tells us when that stops, so retry on a timer.
                     ++stats_.rx_grants_exhausted;
+                    grants_blocked_ = true;
                     break;
                 }
             }
@@ -950,6 +959,10 @@ private:
     /// Slots the next staged frame needs when the last delivery stopped for want of them
     /// (0: it did not): the guest is asked to notify once that many are posted.
     std::uint32_t rx_slots_wanted_ = 0;
+    /// Frontend copy: the last delivery ran out of grants; try again at grants_retry_.
+    bool grants_blocked_ = false;
+    coalesce::time_point grants_retry_ = coalesce::never;
+    static constexpr auto grants_retry_interval = std::chrono::milliseconds(1);
     std::unique_ptr<inflight_slot[]> inflight_;
     grant::grant_ref recycle_refs_[64];
     std::size_t nrecycle_refs_ = 0;
