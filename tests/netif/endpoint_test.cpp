@@ -37,6 +37,20 @@ splitnet::coalesce::time_point now() {
     return splitnet::coalesce::time_point(std::chrono::steady_clock::now().time_since_epoch());
 }
 
+/// Hands the back end queue `count` numbered frames from `first` on, each `size_of()` bytes
+/// long, and frees what it refuses; returns how many it took.
+template <class BackQueue, class SizeOf>
+std::uint64_t queue_numbered(BackQueue& bq, sp::buffer_pool& pool, std::uint64_t first,
+                             std::uint64_t count, SizeOf size_of) {
+    std::vector<sp::frame> down;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        down.push_back(make_chain(pool, numbered_frame(first + i, size_of())));
+    }
+    const std::size_t queued = bq.tx_burst(down);
+    pool.free_burst({down.data() + queued, down.size() - queued});
+    return queued;
+}
+
 class Endpoints : public ::testing::TestWithParam<sn::copy_side> {};
 
 TEST_P(Endpoints, FramesOfEverySizeCrossBothWaysIntactAndInOrder) {
@@ -70,14 +84,9 @@ TEST_P(Endpoints, FramesOfEverySizeCrossBothWaysIntactAndInOrder) {
         }
         dd.mem.pool().free_burst({burst.data(), n});
         // driver domain -> guest
-        std::vector<sp::frame> down;
-        for (int i = 0; i < 8 && sent_down + down.size() < total; ++i) {
-            down.push_back(
-                make_chain(dd.mem.pool(), numbered_frame(sent_down + down.size(), size(rng))));
-        }
-        const std::size_t queued = bq.tx_burst(down);
-        dd.mem.pool().free_burst({down.data() + queued, down.size() - queued});
-        sent_down += queued;
+        sent_down += queue_numbered(bq, dd.mem.pool(), sent_down,
+                                    std::min<std::uint64_t>(8, total - sent_down),
+                                    [&] { return size(rng); });
         bq.deliver(now());
         const std::size_t m = fq.rx_burst(burst);
         for (std::size_t i = 0; i < m; ++i) {
@@ -129,14 +138,8 @@ TEST(EndpointViews, FramesOfEverySizeArriveIntactAndTheBuffersComeBackWhenDone) 
     std::vector<sp::frame> burst(32);
     std::vector<sp::frame> copied(32);
     auto queue_more = [&] {
-        std::vector<sp::frame> down;
-        for (int i = 0; i < 8 && sent + down.size() < total; ++i) {
-            down.push_back(
-                make_chain(dd.mem.pool(), numbered_frame(sent + down.size(), size(rng))));
-        }
-        const std::size_t queued = bq.tx_burst(down);
-        dd.mem.pool().free_burst({down.data() + queued, down.size() - queued});
-        sent += queued;
+        sent += queue_numbered(bq, dd.mem.pool(), sent, std::min<std::uint64_t>(8, total - sent),
+                               [&] { return size(rng); });
     };
     for (int round = 0; round < 20000 && got < total && !bq.broken() && !fq.broken(); ++round) {
         queue_more();
@@ -312,13 +315,7 @@ TEST(EndpointOffloads, OutOfGrantsTheBackEndRetriesOnATimerNotInALoop) {
     std::vector<sp::frame> burst(64);
     std::uint64_t sent = 0, got = 0;
     for (int round = 0; round < 5000 && bq.queue_stats().rx_grants_exhausted == 0; ++round) {
-        std::vector<sp::frame> down;
-        for (int i = 0; i < 16; ++i) {
-            down.push_back(make_chain(dd.mem.pool(), numbered_frame(sent + down.size(), 200)));
-        }
-        const std::size_t queued = bq.tx_burst(down);
-        dd.mem.pool().free_burst({down.data() + queued, down.size() - queued});
-        sent += queued;
+        sent += queue_numbered(bq, dd.mem.pool(), sent, 16, [] { return std::size_t{200}; });
         bq.deliver(now());
         const std::size_t n = fq.rx_burst(burst); // copies and re-posts the slots
         got += n;

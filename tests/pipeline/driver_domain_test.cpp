@@ -67,6 +67,40 @@ void announce(test_domain& d, sn::frontend& g, std::uint64_t mac) {
     ASSERT_TRUE(eventually([&] { return collect(d, seen) != 0; })) << "announce";
 }
 
+/// Injects `n` MSS segments of one TCP flow from the wire to `dst` as one burst (GRO merges
+/// them); returns the payload bytes sent.
+std::uint64_t inject_tcp_flow(test_domain& d, sp::mac_address dst, std::size_t n = 64) {
+    sp::tcp_stream_config sc = sp::tcp_flow(0);
+    sc.l2.dst = dst;
+    sc.l2.src = sp::mac_address::from_u64(wire_mac);
+    sp::tcp_stream stream(sc);
+    std::vector<sp::frame> in(n);
+    EXPECT_EQ(d.pool().alloc_burst(in), in.size());
+    for (auto& f : in) {
+        f.data_len = f.pkt_len = static_cast<std::uint32_t>(stream.next({f.data, 1792}));
+    }
+    EXPECT_EQ(d.nic().inject(in), in.size());
+    return stream.bytes_sent();
+}
+
+/// A hand-made front end connected to the domain at `path`: the handshake done right, all
+/// that follows up to the test.
+void connect_raw(const std::string& path, std::unique_ptr<raw_frontend>& out) {
+    auto ch = sn::control::channel::connect(path);
+    sn::control::message hello;
+    ASSERT_EQ(ch.receive(hello, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    std::string why;
+    const auto h = sn::hello_info::read(hello, why);
+    ASSERT_TRUE(h) << why;
+    out = std::make_unique<raw_frontend>(
+        raw_frontend_config{.self = h->frontend_id, .backend_id = h->backend_id});
+    ASSERT_TRUE(ch.send(out->connect_message()));
+    sn::control::message done;
+    ASSERT_EQ(ch.receive(done, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
+    ASSERT_EQ(done.type(), sn::control::message_type::connected);
+    out->set_control(std::move(ch));
+}
+
 class Paths : public ::testing::TestWithParam<std::tuple<pl::any_scheduler::kind, const char*>> {};
 
 TEST_P(Paths, EveryPathCarriesNumberedFramesIntactAndInOrder) {
@@ -234,16 +268,7 @@ TEST(Pipeline, AggregatesCrossWholeToAGsoGuestAndSplitForTheWire) {
     ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
     announce(*d, *a, guest_a);
     // 64 MSS segments of one TCP flow from the wire, injected as one burst: GRO merges them.
-    sp::tcp_stream_config sc = sp::tcp_flow(0);
-    sc.l2.dst = sp::mac_address::from_u64(guest_a);
-    sc.l2.src = sp::mac_address::from_u64(wire_mac);
-    sp::tcp_stream stream(sc);
-    std::vector<sp::frame> in(64);
-    ASSERT_EQ(d->pool().alloc_burst(in), in.size());
-    for (auto& f : in) {
-        f.data_len = f.pkt_len = static_cast<std::uint32_t>(stream.next({f.data, 1792}));
-    }
-    ASSERT_EQ(d->nic().inject(in), in.size());
+    const std::uint64_t sent = inject_tcp_flow(*d, sp::mac_address::from_u64(guest_a));
     std::vector<sp::frame> burst(64);
     std::size_t frames = 0, gso = 0;
     std::uint64_t payload = 0;
@@ -257,7 +282,7 @@ TEST(Pipeline, AggregatesCrossWholeToAGsoGuestAndSplitForTheWire) {
             payload += p.payload_len();
         }
         a->pool().free_burst({burst.data(), n});
-        return payload == stream.bytes_sent();
+        return payload == sent;
     }));
     EXPECT_LT(frames, 8U) << "aggregated";
     EXPECT_GE(gso, 1U);
@@ -416,24 +441,14 @@ TEST(Pipeline, AGuestThatBreaksTheProtocolIsRemovedWithoutHarmToTheOther) {
     ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
     announce(*d, *good, guest_b);
     // A hand-made front end: the handshake done right, then a TX request that crosses a page.
-    auto ch = sn::control::channel::connect(path);
-    sn::control::message hello;
-    ASSERT_EQ(ch.receive(hello, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
-    std::string why;
-    const auto h = sn::hello_info::read(hello, why);
-    ASSERT_TRUE(h) << why;
-    raw_frontend evil({.self = h->frontend_id, .backend_id = h->backend_id});
-    ASSERT_TRUE(ch.send(evil.connect_message()));
-    sn::control::message done;
-    ASSERT_EQ(ch.receive(done, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
-    ASSERT_EQ(done.type(), sn::control::message_type::connected);
-    evil.set_control(std::move(ch));
+    std::unique_ptr<raw_frontend> evil;
+    ASSERT_NO_FATAL_FAILURE(connect_raw(path, evil));
     ASSERT_TRUE(eventually([&] { return d->guest_count() == 2; }));
-    const auto ref = evil.grant_page(0, true);
+    const auto ref = evil->grant_page(0, true);
     const sn::tx_request bad{ref, 4000, 0, 1, 200}; // 4000 + 200 > 4096
-    ASSERT_EQ(evil.send_tx({&bad, 1}), 1U);
+    ASSERT_EQ(evil->send_tx({&bad, 1}), 1U);
     EXPECT_TRUE(eventually([&] { return d->guest_count() == 1; })) << "the evil guest is gone";
-    EXPECT_NE(evil.backend_error(std::chrono::seconds(2)).find("crosses a page"),
+    EXPECT_NE(evil->backend_error(std::chrono::seconds(2)).find("crosses a page"),
               std::string::npos);
     // The good guest never noticed.
     std::uint64_t sent = 0;
@@ -461,33 +476,14 @@ TEST(Pipeline, AGuestPostingTooFewSlotsDoesNotKeepAWorkerBusy) {
     const std::string path = pipeline_socket("fewslots");
     auto d = make_domain(path, {.workers = 1});
     d->start();
-    auto ch = sn::control::channel::connect(path);
-    sn::control::message hello;
-    ASSERT_EQ(ch.receive(hello, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
-    std::string why;
-    const auto h = sn::hello_info::read(hello, why);
-    ASSERT_TRUE(h) << why;
-    raw_frontend stingy({.self = h->frontend_id, .backend_id = h->backend_id});
-    ASSERT_TRUE(ch.send(stingy.connect_message())); // sg and GSO: takes aggregates whole
-    sn::control::message done;
-    ASSERT_EQ(ch.receive(done, std::chrono::seconds(5)).status, sn::control::receive_status::ok);
-    ASSERT_EQ(done.type(), sn::control::message_type::connected);
-    stingy.set_control(std::move(ch));
+    std::unique_ptr<raw_frontend> stingy; // asks for sg and GSO: takes aggregates whole
+    ASSERT_NO_FATAL_FAILURE(connect_raw(path, stingy));
     ASSERT_TRUE(eventually([&] { return d->guest_count() == 1; }));
-    const sn::rx_request one{0, 0, stingy.grant_page(0, false)};
-    ASSERT_EQ(stingy.post_rx({&one, 1}), 1U);
+    const sn::rx_request one{0, 0, stingy->grant_page(0, false)};
+    ASSERT_EQ(stingy->post_rx({&one, 1}), 1U);
     // 64 segments of one TCP flow to the guest (flooded: its MAC is not learned): aggregates
     // of several pages each.
-    sp::tcp_stream_config sc = sp::tcp_flow(0);
-    sc.l2.dst = sp::mac_address::from_u64(0x0200'0000'0000ULL | h->frontend_id);
-    sc.l2.src = sp::mac_address::from_u64(wire_mac);
-    sp::tcp_stream stream(sc);
-    std::vector<sp::frame> in(64);
-    ASSERT_EQ(d->pool().alloc_burst(in), in.size());
-    for (auto& f : in) {
-        f.data_len = f.pkt_len = static_cast<std::uint32_t>(stream.next({f.data, 1792}));
-    }
-    ASSERT_EQ(d->nic().inject(in), in.size());
+    (void)inject_tcp_flow(*d, stingy->connect_info().mac);
     ASSERT_TRUE(eventually([&] { return d->stats().guests.at(0).queue.rx_no_requests != 0; }))
         << "the aggregate waits for slots";
     // Settled: count what the worker does over a while with nothing it can do.
@@ -552,26 +548,10 @@ TEST(Pipeline, DropsTheNicReportsAreCountedInTheReport) {
 }
 
 TEST(Pipeline, PinningAWorkerToACpuItCannotHaveFailsAndSaysWhich) {
-    pl::driver_domain_config cfg;
-    cfg.control_path = pipeline_socket("pin");
-    cfg.memory.populate = false;
-    cfg.memory.pool.frame_count = 1024;
-    auto make = [&] {
-        return std::make_unique<test_domain>(
-            cfg,
-            [](sp::buffer_pool& p, std::uint32_t) {
-                return std::make_unique<splitnet::nic::memory_port>(
-                    p, splitnet::nic::memory_port_config{});
-            },
-            pl::any_moderation{},
-            [](const splitnet::sched::credit_config& c) {
-                return std::make_unique<pl::any_scheduler>(c, pl::any_scheduler::kind::credit);
-            });
-    };
-    cfg.worker_cpus = {-1};
-    EXPECT_THROW(make(), std::invalid_argument);
-    cfg.worker_cpus = {CPU_SETSIZE - 1}; // no machine here has that CPU
-    auto d = make();
+    const std::string path = pipeline_socket("pin");
+    EXPECT_THROW(make_domain(path, {.worker_cpus = {-1}}), std::invalid_argument);
+    // No machine here has that CPU.
+    auto d = make_domain(path, {.workers = 1, .worker_cpus = {CPU_SETSIZE - 1}});
     try {
         d->start();
         ADD_FAILURE() << "start() pinned a worker to CPU " << CPU_SETSIZE - 1;

@@ -37,6 +37,7 @@ struct pipeline_options {
     std::uint32_t rx_queue_len = 256;
     bool gro = true;
     std::uint32_t pool_frames = 16384;
+    std::vector<int> worker_cpus{};
 };
 
 inline std::unique_ptr<test_domain> make_domain(const std::string& path,
@@ -52,6 +53,7 @@ inline std::unique_ptr<test_domain> make_domain(const std::string& path,
     cfg.memory.populate = false;
     cfg.memory.pool.frame_count = o.pool_frames;
     cfg.busy_poll = std::chrono::microseconds(20);
+    cfg.worker_cpus = o.worker_cpus;
     pipeline::any_moderation m;
     std::string why;
     if (!pipeline::any_moderation::parse(o.moderation, m, why)) {
