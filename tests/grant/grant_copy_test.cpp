@@ -1,5 +1,6 @@
 // Grant copy: every status code, sub-page limits to the byte, transitive grants and their
 // refusal when a link ends, resolve-once for runs, and mixed batches.
+#include <array>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -149,6 +150,34 @@ TEST(GrantCopy, TransitiveGrantCopiesGuestToGuestAndEndsWithItsLinks) {
     op = {sg::copy_side::granted(2, gb2, 64), sg::copy_side::buffer(buf), 1, {}};
     c_copier.copy({&op, 1});
     EXPECT_EQ(op.status, sg::grant_status::bad_gntref);
+}
+
+// A granter that ties our activity slot to us waits on it only for what it granted us, so we
+// must not copy what it granted someone else, not even through that one's transitive grant.
+TEST(GrantCopy, TransitiveGrantsAreRefusedWhereOurSlotIsTiedToUs) {
+    test_domain a(1, 4), b(2, 4), c(3, 4);
+    std::array<sg::domain_id, sg::max_activity_slots> owners;
+    owners.fill(sg::invalid_domain);
+    owners[0] = 3; // C's view of A: slot 0 is C's
+    a.dom.activity_owners = owners.data();
+    sg::domain_registry reg;
+    reg.add(a.dom);
+    reg.add(b.dom);
+    const auto ga = a.table.grant_access(2, 2, true);   // A -> B
+    const auto gb = b.table.grant_transitive(3, 1, ga); // B -> C, via A's grant
+    const auto gc = a.table.grant_access(3, 2, true);   // A -> C directly
+    sg::grant_copier c_copier(reg, 3, 0);
+    std::uint8_t buf[4];
+    sg::grant_copy_op op{sg::copy_side::granted(2, gb), sg::copy_side::buffer(buf), 1, {}};
+    c_copier.copy({&op, 1});
+    EXPECT_EQ(op.status, sg::grant_status::permission_denied);
+    op = {sg::copy_side::granted(1, gc), sg::copy_side::buffer(buf), 1, {}};
+    c_copier.copy({&op, 1});
+    EXPECT_EQ(op.status, sg::grant_status::okay) << "A's own grant to C";
+    owners[0] = sg::invalid_domain; // owner unknown: the transitive grant works again
+    op = {sg::copy_side::granted(2, gb), sg::copy_side::buffer(buf), 1, {}};
+    c_copier.copy({&op, 1});
+    EXPECT_EQ(op.status, sg::grant_status::okay);
 }
 
 TEST(GrantCopy, TransitiveChainsLongerThanOneLevelAreRefused) {

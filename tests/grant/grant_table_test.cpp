@@ -1,5 +1,6 @@
 // The granter's side: handing out and ending grants, what ends at once, what waits for copies in
 // flight, what is refused while mapped.
+#include <array>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -72,6 +73,48 @@ TEST(GrantTable, EndDuringACopyBatchIsDeferredUntilTheBatchEnds) {
     EXPECT_EQ(a.table.reclaim(), 1U);
     EXPECT_EQ(a.table.available(), before + 1);
     EXPECT_EQ(a.table.stats().end_deferred, 1U);
+}
+
+// Where the granter knows which grantee copies under each activity slot, one grantee stuck
+// inside a copy batch holds back only its own references; a slot of unknown owner still counts
+// for every grantee.
+TEST(GrantTable, KnownSlotOwnersDeferOnlyTheGranteesOwnEnds) {
+    test_domain a(1, 2);
+    std::array<sg::domain_id, sg::max_activity_slots> owners;
+    owners.fill(sg::invalid_domain);
+    owners[0] = 2;
+    owners[1] = 3;
+    a.dom.activity_owners = owners.data();
+    sg::grant_table t(a.dom, 16, 200); // a table made after the owners were named
+    splitnet::detail::store_release(a.dom.activity(1), 5); // grantee 3 inside a batch
+    const auto to2 = t.grant_access(2, 2, true);
+    const auto to3 = t.grant_access(3, 2, true);
+    EXPECT_EQ(t.end_access(to2), sg::end_result::done) << "grantee 3's slot is not 2's";
+    EXPECT_EQ(t.end_access(to3), sg::end_result::deferred);
+
+    // A burst mixing the two grantees: each outcome in its place.
+    std::vector<sg::grant_ref> refs;
+    for (int i = 0; i < 150; ++i) { // more than one internal chunk
+        refs.push_back(t.grant_access(i % 3 == 0 ? 3 : 2, 2, true));
+    }
+    std::vector<sg::end_result> out(refs.size());
+    const auto c = t.end_access_burst(refs, out);
+    EXPECT_EQ(c.deferred, 50U);
+    EXPECT_EQ(c.done, 100U);
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+        EXPECT_EQ(out[i], i % 3 == 0 ? sg::end_result::deferred : sg::end_result::done) << i;
+    }
+    EXPECT_EQ(t.pending(), 51U);
+    EXPECT_EQ(t.reclaim(), 0U);
+
+    // A slot nobody is known to hold counts for everyone.
+    splitnet::detail::store_release(a.dom.activity(2), 9);
+    EXPECT_EQ(t.end_access(t.grant_access(2, 2, true)), sg::end_result::deferred);
+    splitnet::detail::store_release(a.dom.activity(1), 6);
+    EXPECT_EQ(t.reclaim(), 51U) << "grantee 3's batch ended";
+    splitnet::detail::store_release(a.dom.activity(2), 10);
+    EXPECT_EQ(t.reclaim(), 1U);
+    EXPECT_EQ(t.available(), 200U);
 }
 
 TEST(GrantTable, ShardsOwnDisjointReferenceRanges) {

@@ -299,39 +299,51 @@ TEST(EndpointOffloads, ABackEndShortOfSlotsSleepsUntilTheGuestPostsEnough) {
     }
 }
 
-// Frontend copy out of grants: when the back end's grant references run out because ends of
-// access are held back (a grantee whose activity count stays odd), posted slots are no help;
-// the queue does not report work for them but asks for a retry on a timer, and delivers again
-// once the references come back.
-TEST(EndpointOffloads, OutOfGrantsTheBackEndRetriesOnATimerNotInALoop) {
+// Frontend copy out of grants: a front end that keeps its activity count odd (here: writes the
+// same odd count back after every batch, as a hostile one may) holds back the ends of access of
+// the grants made to it. Its queue runs out of references; posted slots are no help then, so the
+// queue does not report work for them but retries on a timer, and delivers again once the
+// references come back. Another front end copying from the same back end is not held back.
+TEST(EndpointOffloads, AFrontEndHoldingItsGrantsBackStallsOnlyItselfAndOnATimer) {
     splitnet::test::driver_domain_memory<none> dd;
     auto [back, front] =
-        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend));
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend), 1);
+    auto [back2, front2] =
+        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend), 2);
     auto& bq = back->queue(0);
     auto& fq = front->queue(0);
-    // Another grantee's slot, stuck inside a copy batch: every end of access is deferred.
-    std::uint32_t& stuck = dd.mem.domain().activity(15);
-    splitnet::detail::store_release(stuck, 1U);
+    auto& bq2 = back2->queue(0);
+    auto& fq2 = front2->queue(0);
+    ASSERT_TRUE(back->copy_slot().has_value());
+    std::uint32_t& count = dd.mem.domain().activity(*back->copy_slot());
     std::vector<sp::frame> burst(64);
-    std::uint64_t sent = 0, got = 0;
+    std::uint64_t sent = 0, got = 0, sent2 = 0, got2 = 0;
+    auto receive = [&burst](auto& q, auto& fe) {
+        const std::size_t n = q.rx_burst(burst); // copies and re-posts the slots
+        fe.pool().free_burst({burst.data(), n});
+        return n;
+    };
     for (int round = 0; round < 5000 && bq.queue_stats().rx_grants_exhausted == 0; ++round) {
         sent += queue_numbered(bq, dd.mem.pool(), sent, 16, [] { return std::size_t{200}; });
+        sent2 += queue_numbered(bq2, dd.mem.pool(), sent2, 16, [] { return std::size_t{200}; });
+        splitnet::detail::store_release(count, 1001U);
         bq.deliver(now());
-        const std::size_t n = fq.rx_burst(burst); // copies and re-posts the slots
-        got += n;
-        front->pool().free_burst({burst.data(), n});
+        bq2.deliver(now());
+        got += receive(fq, *front);
+        splitnet::detail::store_release(count, 1001U);
+        got2 += receive(fq2, *front2);
+        ASSERT_EQ(got2, sent2) << "the other front end is served in full every round";
     }
     ASSERT_GT(bq.queue_stats().rx_grants_exhausted, 0U) << "the references ran out";
+    EXPECT_EQ(bq2.queue_stats().rx_grants_exhausted, 0U);
     ASSERT_TRUE(bq.has_rx_backlog());
     EXPECT_FALSE(bq.prepare_to_sleep()) << "posted slots are no work without grants";
     EXPECT_NE(bq.next_deadline(), splitnet::coalesce::never) << "a retry is due instead";
-    // The grantee finishes its batch: the deferred ends complete and deliveries resume.
-    splitnet::detail::store_release(stuck, 2U);
+    // The front end's count moves on: the deferred ends complete and deliveries resume.
+    splitnet::detail::store_release(count, 1002U);
     for (int i = 0; i < 2000 && got < sent; ++i) {
         bq.deliver(now());
-        const std::size_t n = fq.rx_burst(burst);
-        got += n;
-        front->pool().free_burst({burst.data(), n});
+        got += receive(fq, *front);
     }
     EXPECT_EQ(got, sent);
     EXPECT_EQ(bq.next_deadline(), splitnet::coalesce::never);

@@ -11,7 +11,8 @@
 // range and not reserved, the grant is for us, its type usable, write access allowed, the frame
 // one of the granter's data pages, and [offset, offset + len) inside the page and inside a
 // sub-page grant's range. A transitive grant is followed one level to the original granter,
-// whose entry must name the intermediate domain; permissions and ranges of both apply. An entry
+// whose entry must name the intermediate domain; permissions and ranges of both apply (and the
+// original granter must not have tied our activity slot to ourselves: memory_domain.hpp). An entry
 // the granter changes concurrently can fail that one operation or copy from another of the
 // granter's own pages; it cannot make the copier touch memory outside the granter's region.
 //
@@ -299,6 +300,9 @@ private:
         }
         if (!active && !mark_active(d)) {
             return grant_status::no_space;
+        }
+        if (!d.slot_may_serve(slot_, grantee)) {
+            return grant_status::permission_denied; // the granter waits only for our own grants
         }
         e = detail::read_entry(d.entry(ref));
         const std::uint16_t type = e.type();

@@ -11,6 +11,8 @@
 //    as no grantee is inside a copy batch that began before the clear: each grantee worker
 //    publishes an odd activity count while it copies (grant_copy.hpp). If one is, the reference
 //    waits in a pending list and reclaim() frees it once that worker's count has moved on.
+//    Where the domain knows which grantee holds each slot (memory_domain::activity_owners), only
+//    the slots of the entry's grantee count: one grantee cannot stall the others' references.
 // Ordering: clear (CAS) -> full fence F4 -> read activity; the grantee does the mirror
 // (activity odd -> full fence F3 -> read entry). At least one side sees the other's store.
 //
@@ -21,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -151,10 +154,13 @@ public:
         for (std::size_t base = 0; base < refs.size(); base += burst_chunk) {
             const std::size_t n = std::min(refs.size() - base, burst_chunk);
             grant_ref cleared[burst_chunk];
+            domain_id grantee[burst_chunk];
+            std::size_t at[burst_chunk]; // index in refs
             std::size_t ncleared = 0;
             for (std::size_t i = 0; i < n; ++i) {
-                const end_result r = clear_entry(refs[base + i]);
+                const end_result r = clear_entry(refs[base + i], grantee[ncleared]);
                 if (r == end_result::done) {
+                    at[ncleared] = base + i;
                     cleared[ncleared++] = refs[base + i];
                 } else {
                     ++(r == end_result::busy ? counts.busy : counts.not_granted);
@@ -169,33 +175,35 @@ public:
             splitnet::detail::full_fence(); // F4, pairs with the grantee's F3
             stats_.ended += ncleared;
             pending_end p{0, 0, {}};
+            std::uint32_t odd = 0;
             for (std::uint32_t s = 0; s < dom_.activity_slots; ++s) {
                 const std::uint32_t a = splitnet::detail::load_acquire(dom_.activity(s));
                 if ((a & 1U) != 0) {
-                    p.busy |= 1U << s;
+                    odd |= 1U << s;
                     p.seen[s] = a;
                 }
             }
-            if (p.busy == 0) {
-                for (std::size_t i = 0; i < ncleared; ++i) {
-                    free_[nfree_++] = cleared[i];
-                }
-                counts.done += static_cast<std::uint32_t>(ncleared);
-                continue;
-            }
+            std::uint32_t deferred = 0;
+            domain_id last = invalid_domain;
             for (std::size_t i = 0; i < ncleared; ++i) {
+                if (odd != 0 && (i == 0 || grantee[i] != last)) {
+                    last = grantee[i];
+                    p.busy = slots_serving(odd, last);
+                }
+                if (odd == 0 || p.busy == 0) {
+                    free_[nfree_++] = cleared[i];
+                    continue;
+                }
                 p.ref = cleared[i];
                 pending_[npending_++] = p;
-            }
-            stats_.end_deferred += ncleared;
-            counts.deferred += static_cast<std::uint32_t>(ncleared);
-            if (!results.empty()) {
-                for (std::size_t i = 0; i < n; ++i) {
-                    if (results[base + i] == end_result::done) {
-                        results[base + i] = end_result::deferred;
-                    }
+                ++deferred;
+                if (!results.empty()) {
+                    results[at[i]] = end_result::deferred;
                 }
             }
+            stats_.end_deferred += deferred;
+            counts.deferred += deferred;
+            counts.done += static_cast<std::uint32_t>(ncleared) - deferred;
         }
         return counts;
     }
@@ -229,8 +237,21 @@ public:
 private:
     static constexpr std::size_t burst_chunk = 64;
 
-    /// Clears an entry that is ours and not mapped (done); asks a mapper to let go (busy).
-    end_result clear_entry(grant_ref ref) noexcept {
+    /// The slots among `odd` whose copier may be copying for `grantee`.
+    [[nodiscard]] std::uint32_t slots_serving(std::uint32_t odd, domain_id grantee) const noexcept {
+        std::uint32_t mask = 0;
+        for (std::uint32_t rest = odd; rest != 0; rest &= rest - 1) {
+            const auto s = static_cast<std::uint32_t>(std::countr_zero(rest));
+            if (dom_.slot_may_serve(s, grantee)) {
+                mask |= 1U << s;
+            }
+        }
+        return mask;
+    }
+
+    /// Clears an entry that is ours and not mapped (done, and says whose it was); asks a mapper
+    /// to let go (busy).
+    end_result clear_entry(grant_ref ref, domain_id& grantee) noexcept {
         if (ref < first_ || ref - first_ >= count_) {
             return end_result::not_granted;
         }
@@ -251,6 +272,7 @@ private:
                 continue;
             }
             if (detail::cas_combo(e, c, 0)) {
+                grantee = detail::combo_domid(c);
                 return end_result::done;
             }
         }

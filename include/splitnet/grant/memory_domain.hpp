@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -76,6 +77,26 @@ struct memory_domain {
     /// page of its own for its slot (netif/backend_memory.hpp), so a grantee can neither write
     /// the granter's memory nor touch another grantee's slot.
     std::array<std::uint32_t*, max_activity_slots> activity_at{};
+
+    /// Who copies under each activity slot, where the granter knows it (nullptr, or
+    /// invalid_domain in a slot: unknown, any grantee). Known owners narrow what ending a grant
+    /// waits for to the slots of the entry's grantee (and unknown ones), so a grantee that stays
+    /// inside a copy batch, slowly or on purpose, holds back only the references granted to it.
+    /// The price: a third party following one of these grants transitively would copy under a
+    /// slot nobody waits for, so a copier whose slot here has a known owner follows only grants
+    /// made to that owner (grant_copy.hpp). Changed only while the slot is free (its count even).
+    domain_id* activity_owners = nullptr;
+
+    [[nodiscard]] domain_id activity_owner(std::uint32_t slot) const noexcept {
+        return activity_owners == nullptr ? invalid_domain
+                                          : std::atomic_ref<domain_id>(activity_owners[slot])
+                                                .load(std::memory_order_relaxed);
+    }
+    /// Whether the copier in `slot` may be copying what this domain granted to `grantee`.
+    [[nodiscard]] bool slot_may_serve(std::uint32_t slot, domain_id grantee) const noexcept {
+        const domain_id owner = activity_owner(slot);
+        return owner == invalid_domain || owner == grantee;
+    }
 
     /// The activity word of grantee slot `slot` (< activity_slots).
     [[nodiscard]] std::uint32_t& activity(std::uint32_t slot) const noexcept {

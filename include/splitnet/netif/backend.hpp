@@ -147,6 +147,8 @@ public:
     }
     [[nodiscard]] queue_type& queue(std::uint32_t q) noexcept { return *queues_[q]; }
     [[nodiscard]] const negotiated& features() const noexcept { return features_; }
+    /// The front end's activity slot in the back end's memory (frontend copy only).
+    [[nodiscard]] std::optional<std::uint32_t> copy_slot() const noexcept { return memory_slot_; }
     [[nodiscard]] const packet::mac_address& mac() const noexcept { return mac_; }
     [[nodiscard]] std::uint32_t mtu() const noexcept { return mtu_; }
     [[nodiscard]] grant::domain_id frontend_id() const noexcept { return frontend_id_; }
@@ -233,7 +235,7 @@ private:
                 why = "frontend copy needs the back end's shared memory";
                 return false;
             }
-            memory_slot_ = params_.memory->take_activity_slot();
+            memory_slot_ = params_.memory->take_activity_slot(frontend_id_);
             if (!memory_slot_) {
                 why = "too many front ends copy from the back end already; use backend copy";
                 return false;

@@ -14,15 +14,19 @@
 // What a front end that copies gets: this region through a read-only descriptor (it cannot
 // write a byte of it, not even by mapping it again), and one small writable page of its own
 // that holds its activity slot (memory_domain::activity_at), so it cannot touch another front
-// end's slot either. Isolation, stated plainly: in Xen the hypervisor executes a guest's grant
-// copy, so a guest can read only what it was granted; here such a front end could read any
-// buffer of the pool, other guests' packets included. The grants bound an honest front end, not
-// a hostile one: use copy_side::backend (the default) between mutually distrusting guests.
+// end's slot either. The slot is recorded as that front end's (memory_domain::activity_owners):
+// one that stays inside a copy batch holds back only the grants made to it, not the others'.
+// Isolation, stated plainly: in Xen the hypervisor executes a guest's grant copy, so a guest can
+// read only what it was granted; here such a front end could read any buffer of the pool, other
+// guests' packets included. The grants bound an honest front end, not a hostile one: use
+// copy_side::backend (the default) between mutually distrusting guests.
 //
 // Threading: the reference-range and activity-slot allocators are for the control thread (the
 // one connecting and disconnecting front ends); the pool is thread-safe as always.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,6 +67,8 @@ public:
           range_used_(cfg.table_pages, false), slot_used_(cfg.activity_slots, false) {
         domain_.validate();    // a fresh memfd is zero: the table and activity page start clear
         range_used_[0] = true; // page 0 holds the reserved references
+        owners_.fill(grant::invalid_domain);
+        domain_.activity_owners = owners_.data();
         for (std::uint32_t a = 0; a < cfg.activity_slots; ++a) {
             activity_.push_back(ring::shared_region::create("splitnet-activity", 1));
             domain_.activity_at[a] = reinterpret_cast<std::uint32_t*>(activity_[a].bytes().data());
@@ -117,26 +123,36 @@ public:
         return queue_ref_pages * static_cast<std::uint32_t>(grant::entries_per_page);
     }
 
-    /// An activity slot for one front end's copier; nullopt when all are taken.
-    [[nodiscard]] std::optional<std::uint32_t> take_activity_slot() {
+    /// An activity slot for the copier of front end `owner`; nullopt when all are taken. The
+    /// slot is recorded as `owner`'s, so ending grants to other front ends never waits for it.
+    [[nodiscard]] std::optional<std::uint32_t> take_activity_slot(grant::domain_id owner) {
         for (std::uint32_t s = 0; s < slot_used_.size(); ++s) {
             if (!slot_used_[s]) {
                 slot_used_[s] = true;
+                set_owner(s, owner);
                 return s;
             }
         }
         return std::nullopt;
     }
+    /// Gives a slot back; its count must be even again (the front end is gone).
     void give_activity_slot(std::uint32_t s) noexcept {
         if (s < slot_used_.size()) {
             slot_used_[s] = false;
+            set_owner(s, grant::invalid_domain);
         }
     }
 
 private:
+    void set_owner(std::uint32_t s, grant::domain_id owner) noexcept {
+        // Relaxed: a queue granting to `owner` is handed to its worker after this store.
+        std::atomic_ref<grant::domain_id>(owners_[s]).store(owner, std::memory_order_relaxed);
+    }
+
     backend_memory_config cfg_;
     ring::shared_region region_;
     std::vector<ring::shared_region> activity_; ///< one page per activity slot
+    std::array<grant::domain_id, grant::max_activity_slots> owners_;
     grant::memory_domain domain_;
     packet::buffer_pool pool_;
     std::vector<bool> range_used_;

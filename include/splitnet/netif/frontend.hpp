@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -243,6 +244,10 @@ private:
             }
             bd.activity_at[cd->copy_slot] =
                 reinterpret_cast<std::uint32_t*>(activity_page_.bytes().data());
+            // The back end waits on this slot only for what it granted us (backend_memory.hpp).
+            backend_slot_owners_.fill(grant::invalid_domain);
+            backend_slot_owners_[cd->copy_slot] = hello_.frontend_id;
+            bd.activity_owners = backend_slot_owners_.data();
             backend_domains_.add(bd);
             copier_.emplace(backend_domains_, hello_.frontend_id, cd->copy_slot);
             for (auto& q : queues_) {
@@ -320,6 +325,7 @@ private:
     std::vector<queue_info> queue_infos_;
     ring::shared_region backend_region_;
     ring::shared_region activity_page_;
+    std::array<grant::domain_id, grant::max_activity_slots> backend_slot_owners_{};
     grant::domain_registry backend_domains_{4};
     std::optional<grant::grant_copier> copier_;
     std::vector<std::unique_ptr<frontend_queue>> queues_; // last: destroyed first
