@@ -260,8 +260,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     r.memory = &w.mem;
     r.features = f;
     std::optional<sg::grant_ref> range;
+    const std::uint32_t ref_pages = sn::backend_memory::ref_pages_for(sn::rx_ring_slots(1));
     if (f.rx_copy == sn::copy_side::frontend) {
-        range = w.mem.take_ref_range();
+        range = w.mem.take_ref_range(ref_pages);
         check(range.has_value());
         r.ref_range = *range;
     }
@@ -516,7 +517,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         splitnet::detail::store_release(backend_activity, 0U);
     }
     if (range) {
-        w.mem.give_ref_range(*range);
+        w.mem.give_ref_range(*range, ref_pages);
     }
     for (auto& e : w.events) {
         (void)e->try_consume();

@@ -176,6 +176,15 @@ TEST(Features, EachDirectionFollowsItsOwnSide) {
     o.frontend_copy = false;
     EXPECT_FALSE(sn::negotiate(o, r, why));
     EXPECT_NE(why.find("--copy frontend"), std::string::npos) << why;
+    r = {};
+    r.rx_ring_order = 2;
+    n = sn::negotiate(sn::backend_offer{}, r, why);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->rx_ring_pages, 4U);
+    o = {};
+    o.max_rx_ring_order = 1;
+    EXPECT_FALSE(sn::negotiate(o, r, why)) << "a front end asks within the offer";
+    EXPECT_NE(why.find("at most 2"), std::string::npos) << why;
 }
 
 TEST(Features, KeysRoundTripAndRxCopyIsRequired) {
@@ -188,15 +197,22 @@ TEST(Features, KeysRoundTripAndRxCopyIsRequired) {
     const auto back = sn::backend_offer::read(m);
     EXPECT_FALSE(back.gso_tcpv6);
     EXPECT_EQ(back.max_queues, 3U);
+    EXPECT_EQ(back.max_rx_ring_order, sn::max_rx_ring_page_order);
+    sc::message old_hello(sc::message_type::hello, sc::link_state::init_wait);
+    old_hello.set("feature-rx-copy", 1);
+    EXPECT_EQ(sn::backend_offer::read(old_hello).max_rx_ring_order, 0U)
+        << "a back end that does not say offers one page";
     sn::frontend_request r;
     r.queues = 2;
     r.rx_copy = sn::copy_side::frontend;
+    r.rx_ring_order = 1;
     sc::message c(sc::message_type::connect, sc::link_state::initialised);
     r.write(c);
     std::string why;
     auto rr = sn::frontend_request::read(c, why);
     ASSERT_TRUE(rr);
     EXPECT_EQ(rr->queues, 2U);
+    EXPECT_EQ(rr->rx_ring_order, 1U);
     EXPECT_EQ(rr->rx_copy, sn::copy_side::frontend);
     sc::message flip(sc::message_type::connect, sc::link_state::initialised);
     flip.set("feature-sg", 1);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -51,15 +52,20 @@ std::uint64_t queue_numbered(BackQueue& bq, sp::buffer_pool& pool, std::uint64_t
     return queued;
 }
 
-class Endpoints : public ::testing::TestWithParam<sn::copy_side> {};
+/// Copy side and RX ring page order.
+class Endpoints : public ::testing::TestWithParam<std::tuple<sn::copy_side, std::uint32_t>> {};
 
 TEST_P(Endpoints, FramesOfEverySizeCrossBothWaysIntactAndInOrder) {
     splitnet::test::driver_domain_memory<none> dd;
-    auto [back, front] = splitnet::test::connect_pair(dd.params, front_config(GetParam()));
+    auto cfg = front_config(std::get<0>(GetParam()));
+    cfg.request.rx_ring_order = std::get<1>(GetParam());
+    auto [back, front] = splitnet::test::connect_pair(dd.params, cfg);
     auto& bq = back->queue(0);
     auto& fq = front->queue(0);
     ASSERT_TRUE(back->features().tx_sg);
     ASSERT_TRUE(back->features().rx_sg);
+    ASSERT_EQ(back->features().rx_ring_pages, 1U << cfg.request.rx_ring_order);
+    ASSERT_EQ(fq.rx_ring_size(), sn::rx_ring_slots(1U << cfg.request.rx_ring_order));
     std::mt19937 rng(7);
     std::uniform_int_distribution<std::size_t> size(60, 9014);
     constexpr std::uint64_t total = 3000;
@@ -115,22 +121,44 @@ TEST_P(Endpoints, FramesOfEverySizeCrossBothWaysIntactAndInOrder) {
     EXPECT_EQ(dd.mem.pool().available(), dd.mem.pool().capacity()) << "every buffer came back";
 }
 
-INSTANTIATE_TEST_SUITE_P(CopySide, Endpoints,
-                         ::testing::Values(sn::copy_side::backend, sn::copy_side::frontend),
+INSTANTIATE_TEST_SUITE_P(CopySideAndRingPages, Endpoints,
+                         ::testing::Combine(::testing::Values(sn::copy_side::backend,
+                                                              sn::copy_side::frontend),
+                                            ::testing::Values(0U, 2U)),
                          [](const auto& i) {
-                             return i.param == sn::copy_side::backend ? std::string("Backend")
-                                                                      : std::string("Frontend");
+                             return std::string(std::get<0>(i.param) == sn::copy_side::backend
+                                                    ? "Backend"
+                                                    : "Frontend") +
+                                    "RxRingPages" + std::to_string(1U << std::get<1>(i.param));
                          });
+
+// A larger RX ring is an optimisation: a front end asking for more pages than the back end
+// offers takes what is offered, and both ends agree on it.
+TEST(EndpointRings, AFrontEndTakesTheRxRingTheBackEndOffers) {
+    splitnet::test::driver_domain_memory<none> dd;
+    dd.params.offer.max_rx_ring_order = 1;
+    auto cfg = front_config(sn::copy_side::backend);
+    cfg.request.rx_ring_order = 2;
+    auto [back, front] = splitnet::test::connect_pair(dd.params, cfg);
+    EXPECT_EQ(back->features().rx_ring_pages, 2U);
+    EXPECT_EQ(front->queue(0).rx_ring_size(), 512U);
+    cfg.request.rx_ring_order = 3;
+    EXPECT_THROW((void)splitnet::test::connect_pair(dd.params, cfg, 2), std::runtime_error);
+}
 
 // Frontend copy read in place (rx_views): the packets a device would be handed carry the same
 // bytes as copies would, their headers in the queue's own writable scratch, the rest read-only
 // views of the back end's buffers, which stay lent until rx_views_done().
-TEST(EndpointViews, FramesOfEverySizeArriveIntactAndTheBuffersComeBackWhenDone) {
+class EndpointViews : public ::testing::TestWithParam<std::uint32_t> {}; // RX ring page order
+
+TEST_P(EndpointViews, FramesOfEverySizeArriveIntactAndTheBuffersComeBackWhenDone) {
     splitnet::test::driver_domain_memory<none> dd;
-    auto [back, front] =
-        splitnet::test::connect_pair(dd.params, front_config(sn::copy_side::frontend));
+    auto cfg = front_config(sn::copy_side::frontend);
+    cfg.request.rx_ring_order = GetParam();
+    auto [back, front] = splitnet::test::connect_pair(dd.params, cfg);
     auto& bq = back->queue(0);
     auto& fq = front->queue(0);
+    ASSERT_EQ(fq.rx_ring_size(), sn::rx_ring_slots(1U << GetParam()));
     std::mt19937 rng(9);
     std::uniform_int_distribution<std::size_t> size(60, 9014);
     constexpr std::uint64_t total = 2000;
@@ -185,6 +213,9 @@ TEST(EndpointViews, FramesOfEverySizeArriveIntactAndTheBuffersComeBackWhenDone) 
     back.reset();
     EXPECT_EQ(dd.mem.pool().available(), dd.mem.pool().capacity()) << "every buffer came back";
 }
+
+INSTANTIATE_TEST_SUITE_P(RxRingPages, EndpointViews, ::testing::Values(0U, 2U),
+                         [](const auto& i) { return std::to_string(1U << i.param); });
 
 // ---- offloads ---------------------------------------------------------------------------
 

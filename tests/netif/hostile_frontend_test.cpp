@@ -1228,6 +1228,17 @@ const handshake_case handshake_cases[] = {
      },
      {},
      "bad grant reference"},
+    {"RxRingOrderBeyondTheLimit", no_info, [](auto&, auto& m) { m.set("rx-ring-page-order", "3"); },
+     "rx-ring-page-order must be 0..2"},
+    {"RxRingLacksItsSecondPage", no_info, [](auto&, auto& m) { m.set("rx-ring-page-order", "1"); },
+     "lacks rx-ring-ref1 of its 2-page RX ring"},
+    {"RxRingPagesNotConsecutive", no_info,
+     [](auto& raw, auto& m) {
+         m.set("rx-ring-page-order", "1");
+         m.set("rx-ring-ref1",
+               raw.table().grant_access(raw.backend_id(), raw.ring_frame(0, 0), false));
+     },
+     "RX ring page 1"},
     {"RingRefNamesTheGrantTablePage",
      [](auto& raw, auto& ci, auto&) {
          raw.write_entry(100, {sg::gtf::permit_access, raw.backend_id(), 0, 0, 0});

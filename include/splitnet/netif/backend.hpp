@@ -137,8 +137,8 @@ public:
         if (memory_slot_) {
             params_.memory->give_activity_slot(*memory_slot_);
         }
-        for (const grant::grant_ref r : ref_ranges_) {
-            params_.memory->give_ref_range(r);
+        for (const auto& [first, pages] : ref_ranges_) {
+            params_.memory->give_ref_range(first, pages);
         }
     }
 
@@ -252,21 +252,40 @@ private:
     bool build_queue(control::message& m, std::uint32_t q, std::string& why) {
         const queue_info& qi = info_.queues[q];
         const std::string name = "queue " + std::to_string(q) + ": ";
-        std::span<std::byte> pages[3];
-        const grant::grant_ref refs[3] = {qi.tx_ring_ref, qi.rx_ring_ref, qi.rx_grants_ref};
-        for (int i = 0; i < 3; ++i) {
-            if (i == 2 && features_.rx_copy != copy_side::frontend) {
-                break;
-            }
+        const auto map_page = [&](grant::grant_ref ref) -> std::byte* {
             grant::grant_mapping map;
-            const grant::grant_status s = mapper_->map(frontend_id_, refs[i], true, map);
+            const grant::grant_status s = mapper_->map(frontend_id_, ref, true, map);
             if (s != grant::grant_status::okay) {
-                why = name + "cannot map ring grant " + std::to_string(refs[i]) + ": " +
+                why = name + "cannot map ring grant " + std::to_string(ref) + ": " +
                       std::string(grant::to_string(s));
-                return false;
+                return nullptr;
             }
             ring_maps_.push_back(map);
-            pages[i] = {reinterpret_cast<std::byte*>(map.page), grant::grant_page_size};
+            return reinterpret_cast<std::byte*>(map.page);
+        };
+        std::byte* tx = map_page(qi.tx_ring_ref);
+        std::byte* rx = tx != nullptr ? map_page(qi.rx_ring_ref) : nullptr;
+        if (rx == nullptr) {
+            return false;
+        }
+        // A multi-page RX ring: each page is its own grant, and (as our mapper maps each
+        // grant where the page lies in the front end's region) they must follow each other.
+        for (std::uint32_t k = 1; k < features_.rx_ring_pages; ++k) {
+            std::byte* next = map_page(qi.rx_ring_next_refs[k - 1]);
+            if (next == nullptr) {
+                return false;
+            }
+            if (next != rx + std::size_t{k} * grant::grant_page_size) {
+                why = name + "RX ring page " + std::to_string(k) + " (grant " +
+                      std::to_string(qi.rx_ring_next_refs[k - 1]) + ") does not follow page " +
+                      std::to_string(k - 1) + " in the region";
+                return false;
+            }
+        }
+        std::byte* grants_page = nullptr;
+        if (features_.rx_copy == copy_side::frontend &&
+            (grants_page = map_page(qi.rx_grants_ref)) == nullptr) {
+            return false;
         }
         // Doorbells: one channel per distinct descriptor index (shared without split channels).
         std::array<event::eventfd_channel*, 4> ev{};
@@ -295,9 +314,11 @@ private:
             }
         }
         typename queue_type::resources r;
-        r.tx_ring_page = pages[0];
-        r.rx_ring_page = pages[1];
-        r.rx_grants_page = pages[2];
+        r.tx_ring_page = {tx, grant::grant_page_size};
+        r.rx_ring_page = {rx, std::size_t{features_.rx_ring_pages} * grant::grant_page_size};
+        if (grants_page != nullptr) {
+            r.rx_grants_page = {grants_page, grant::grant_page_size};
+        }
         r.events = ev;
         r.guest_domains = &registry_;
         r.self = params_.backend_id;
@@ -308,12 +329,14 @@ private:
         r.features = features_;
         r.mtu = mtu_;
         if (features_.rx_copy == copy_side::frontend) {
-            const auto range = params_.memory->take_ref_range();
+            const std::uint32_t pages =
+                backend_memory::ref_pages_for(rx_ring_slots(features_.rx_ring_pages));
+            const auto range = params_.memory->take_ref_range(pages);
             if (!range) {
                 why = "the back end's grant table is full; use backend copy or a larger table";
                 return false;
             }
-            ref_ranges_.push_back(*range);
+            ref_ranges_.emplace_back(*range, pages);
             r.ref_range = *range;
         }
         queues_.push_back(std::make_unique<queue_type>(r, params_.queue, params_.moderation));
@@ -334,8 +357,8 @@ private:
     std::vector<grant::grant_mapping> ring_maps_;
     std::vector<std::unique_ptr<event::eventfd_channel>> channels_;
     std::optional<std::uint32_t> memory_slot_;
-    std::vector<grant::grant_ref> ref_ranges_;
-    std::vector<std::unique_ptr<queue_type>> queues_; // last: destroyed first
+    std::vector<std::pair<grant::grant_ref, std::uint32_t>> ref_ranges_; ///< first, pages
+    std::vector<std::unique_ptr<queue_type>> queues_;                    // last: destroyed first
     control::message message_;
     std::string reason_;
 };

@@ -42,7 +42,7 @@ namespace splitnet::netif {
 
 struct backend_memory_config {
     grant::domain_id id = 0;           ///< the driver domain's id (Dom0 by tradition)
-    std::uint32_t table_pages = 32;    ///< 256 references each; a queue takes queue_ref_pages
+    std::uint32_t table_pages = 64;    ///< 256 references each; a queue takes ref_pages_for()
     std::uint32_t activity_slots = 16; ///< front ends that may copy from us at once
     packet::buffer_pool_config pool{.frame_count = 16384, .frame_size = 2048, .headroom = 256};
     bool populate = true; ///< fault every page in at start (no page faults on the data path)
@@ -50,9 +50,12 @@ struct backend_memory_config {
 
 class backend_memory {
 public:
-    /// Grant references a back-end queue takes for frontend copy: a ring's worth of grants in
-    /// flight plus as many ended but waiting for a copy batch to finish.
-    static constexpr std::uint32_t queue_ref_pages = 2;
+    /// Table pages a frontend-copy queue with `rx_slots` RX slots takes: a ring's worth of
+    /// grants in flight plus as many ended but waiting for a copy batch to finish.
+    [[nodiscard]] static constexpr std::uint32_t ref_pages_for(std::uint32_t rx_slots) noexcept {
+        const auto per_page = static_cast<std::uint32_t>(grant::entries_per_page);
+        return (2 * rx_slots + per_page - 1) / per_page;
+    }
 
     explicit backend_memory(const backend_memory_config& cfg)
         : cfg_(cfg),
@@ -97,15 +100,15 @@ public:
                page_size;
     }
 
-    /// A free reference range of queue_ref_pages table pages; nullopt when the table is full.
-    [[nodiscard]] std::optional<grant::grant_ref> take_ref_range() {
-        for (std::uint32_t p = 1; p + queue_ref_pages <= cfg_.table_pages; ++p) {
+    /// A free reference range of `pages` table pages; nullopt when the table has none.
+    [[nodiscard]] std::optional<grant::grant_ref> take_ref_range(std::uint32_t pages) {
+        for (std::uint32_t p = 1; p + pages <= cfg_.table_pages; ++p) {
             bool free = true;
-            for (std::uint32_t k = 0; k < queue_ref_pages; ++k) {
+            for (std::uint32_t k = 0; k < pages; ++k) {
                 free = free && !range_used_[p + k];
             }
             if (free) {
-                for (std::uint32_t k = 0; k < queue_ref_pages; ++k) {
+                for (std::uint32_t k = 0; k < pages; ++k) {
                     range_used_[p + k] = true;
                 }
                 return static_cast<grant::grant_ref>(p * grant::entries_per_page);
@@ -113,14 +116,11 @@ public:
         }
         return std::nullopt;
     }
-    void give_ref_range(grant::grant_ref first) noexcept {
+    void give_ref_range(grant::grant_ref first, std::uint32_t pages) noexcept {
         const std::uint32_t p = first / static_cast<std::uint32_t>(grant::entries_per_page);
-        for (std::uint32_t k = 0; k < queue_ref_pages && p + k < cfg_.table_pages; ++k) {
+        for (std::uint32_t k = 0; k < pages && p + k < cfg_.table_pages; ++k) {
             range_used_[p + k] = false;
         }
-    }
-    [[nodiscard]] static constexpr std::uint32_t refs_per_range() noexcept {
-        return queue_ref_pages * static_cast<std::uint32_t>(grant::entries_per_page);
     }
 
     /// An activity slot for the copier of front end `owner`; nullopt when all are taken. The

@@ -126,7 +126,9 @@ public:
           bufs_(std::make_unique<packet::frame[]>(max_tx_buffers)),
           tx_work_(std::make_unique<tx_work[]>(256)) {
         if (r.features.rx_copy == copy_side::frontend) {
-            grants_.emplace(r.memory->domain(), r.ref_range, backend_memory::refs_per_range());
+            grants_.emplace(r.memory->domain(), r.ref_range,
+                            backend_memory::ref_pages_for(rx_ring_.size()) *
+                                static_cast<std::uint32_t>(grant::entries_per_page));
             inflight_ = std::make_unique<inflight_slot[]>(rx_ring_.size());
         }
         note_ring_faults();

@@ -4,14 +4,17 @@
 //
 //   back end  -> hello      (init_wait)    offer, backend-id, frontend-id, mtu
 //   front end -> connect    (initialised)  request, grant region, mac, mtu, per queue:
-//                                          tx-ring-ref, rx-ring-ref, [rx-grants-ref],
-//                                          event-channel or event-channel-tx/-rx
+//                                          tx-ring-ref, rx-ring-ref, [rx-ring-ref1..3],
+//                                          [rx-grants-ref], event-channel or
+//                                          event-channel-tx/-rx
 //   back end  -> connected  (connected)    [its own grant region, for frontend copy]
 //
 // As in Xen, per-queue keys sit under "queue-N/" when there are two or more queues and at the
 // top level otherwise. A ring reference is a grant reference to a page of the front end's
-// region; an event channel is a pair of eventfds "to-back,to-front" given as indices into the
-// message's descriptors (one eventfd per direction: an eventfd has one counter).
+// region; an RX ring of 2^rx-ring-page-order pages names page k in rx-ring-refK (page 0 in
+// rx-ring-ref), and its pages must follow each other in that region. An event channel is a pair of
+// eventfds "to-back,to-front" given as indices into the message's descriptors (one eventfd per
+// direction: an eventfd has one counter).
 #pragma once
 
 #include <array>
@@ -71,7 +74,8 @@ struct hello_info {
 /// One queue's rings and doorbells.
 struct queue_info {
     grant::grant_ref tx_ring_ref = grant::invalid_ref;
-    grant::grant_ref rx_ring_ref = grant::invalid_ref;
+    grant::grant_ref rx_ring_ref = grant::invalid_ref; ///< the RX ring's first page
+    std::array<grant::grant_ref, max_rx_ring_pages - 1> rx_ring_next_refs{}; ///< its others
     grant::grant_ref rx_grants_ref = grant::invalid_ref; ///< frontend copy: grant refs per slot
     /// Event descriptors by event_dir: the fds themselves when writing; after read(), indices
     /// into the message's descriptors. Without split event channels the TX pair serves both.
@@ -98,6 +102,9 @@ struct connect_info {
             const queue_info& qi = queues[q];
             const std::string p = queue_prefix(q, n);
             m.set(p + "tx-ring-ref", qi.tx_ring_ref).set(p + "rx-ring-ref", qi.rx_ring_ref);
+            for (std::uint32_t k = 1; k < (1U << request.rx_ring_order); ++k) {
+                m.set(p + "rx-ring-ref" + std::to_string(k), qi.rx_ring_next_refs[k - 1]);
+            }
             if (qi.rx_grants_ref != grant::invalid_ref) {
                 m.set(p + "rx-grants-ref", qi.rx_grants_ref);
             }
@@ -155,6 +162,16 @@ struct connect_info {
             }
             qi.tx_ring_ref = static_cast<grant::grant_ref>(*tx);
             qi.rx_ring_ref = static_cast<grant::grant_ref>(*rx);
+            for (std::uint32_t k = 1; k < (1U << c.request.rx_ring_order); ++k) {
+                const std::string key = p + "rx-ring-ref" + std::to_string(k);
+                const auto more = m.get_uint(key, grant::invalid_ref - 1);
+                if (!more) {
+                    why = "queue " + std::to_string(q) + " lacks " + key + " of its " +
+                          std::to_string(1U << c.request.rx_ring_order) + "-page RX ring";
+                    return std::nullopt;
+                }
+                qi.rx_ring_next_refs[k - 1] = static_cast<grant::grant_ref>(*more);
+            }
             if (c.request.rx_copy == copy_side::frontend) {
                 const auto g = m.get_uint(p + "rx-grants-ref", grant::invalid_ref - 1);
                 if (!g) {

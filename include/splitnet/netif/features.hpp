@@ -14,7 +14,11 @@
 //     of read-only, range-limited grants of the back end's buffers on its own CPU (Netchannel2's
 //     receiver-side copy, seed 002), instead of the back end copying into guest pages;
 //   grant-activity-slots: copy workers of the back end that may copy from one front end's
-//     memory at once (each needs an activity slot in its grant region, grant_copy.hpp).
+//     memory at once (each needs an activity slot in its grant region, grant_copy.hpp);
+//   max-rx-ring-page-order / rx-ring-page-order: an RX ring of 2^order pages (blkif's
+//     max-ring-page-order, for netif's RX ring only): 1024 slots at order 2 hold about 22
+//     aggregates of 64 KiB when the guest copies (a slot per wire segment), against 5 in one
+//     page. The TX ring stays one page.
 #pragma once
 
 #include <algorithm>
@@ -34,6 +38,10 @@ enum class copy_side : std::uint8_t {
 
 /// Limits that hold whatever is negotiated.
 inline constexpr std::uint32_t max_queues_limit = 16;
+/// RX rings of up to 4 pages: 1024 slots, whose frontend-copy grant references (4 bytes each)
+/// fill the one rx-grants page.
+inline constexpr std::uint32_t max_rx_ring_page_order = 2;
+inline constexpr std::uint32_t max_rx_ring_pages = 1U << max_rx_ring_page_order;
 
 /// The back end's side of the negotiation (written in its hello).
 struct backend_offer {
@@ -45,6 +53,7 @@ struct backend_offer {
     bool frontend_copy = false;       ///< feature-rx-frontend-copy (splitnet; see backend_memory)
     std::uint32_t max_queues = 4;     ///< multi-queue-max-queues
     std::uint32_t activity_slots = 1; ///< grant-activity-slots (splitnet)
+    std::uint32_t max_rx_ring_order = max_rx_ring_page_order; ///< max-rx-ring-page-order
 
     void write(control::message& m) const {
         m.set("feature-rx-copy", 1).set("feature-rx-flip", std::uint64_t{0});
@@ -56,6 +65,7 @@ struct backend_offer {
         m.set("feature-rx-frontend-copy", flag(frontend_copy));
         m.set("multi-queue-max-queues", max_queues);
         m.set("grant-activity-slots", activity_slots);
+        m.set("max-rx-ring-page-order", max_rx_ring_order);
     }
     [[nodiscard]] static backend_offer read(const control::message& m) {
         backend_offer o;
@@ -69,6 +79,9 @@ struct backend_offer {
             m.get_uint("multi-queue-max-queues", max_queues_limit).value_or(1));
         o.activity_slots =
             static_cast<std::uint32_t>(m.get_uint("grant-activity-slots", 64).value_or(1));
+        // A back end that does not say offers one page, as Xen's netback.
+        o.max_rx_ring_order = static_cast<std::uint32_t>(
+            m.get_uint("max-rx-ring-page-order", max_rx_ring_page_order).value_or(0));
         return o;
     }
 
@@ -88,6 +101,7 @@ struct frontend_request {
     bool split_event_channels = true;       ///< uses event-channel-tx/-rx if the back end offers it
     copy_side rx_copy = copy_side::backend; ///< request-rx-frontend-copy=1 for frontend
     std::uint32_t queues = 1;               ///< multi-queue-num-queues
+    std::uint32_t rx_ring_order = 0;        ///< rx-ring-page-order: 2^order RX ring pages
 
     void write(control::message& m) const {
         using b = backend_offer;
@@ -99,6 +113,9 @@ struct frontend_request {
         m.set("feature-rx-notify", b::flag(rx_notify));
         m.set("request-rx-frontend-copy", b::flag(rx_copy == copy_side::frontend));
         m.set("multi-queue-num-queues", queues);
+        if (rx_ring_order != 0) {
+            m.set("rx-ring-page-order", rx_ring_order);
+        }
     }
     /// Reads a front end's request; nullopt with `why` set when it cannot be served at all.
     [[nodiscard]] static std::optional<frontend_request> read(const control::message& m,
@@ -122,6 +139,12 @@ struct frontend_request {
             return std::nullopt;
         }
         r.queues = static_cast<std::uint32_t>(q.value_or(1));
+        const auto order = m.get_uint("rx-ring-page-order", max_rx_ring_page_order);
+        if (m.get("rx-ring-page-order") && !order) {
+            why = "rx-ring-page-order must be 0.." + std::to_string(max_rx_ring_page_order);
+            return std::nullopt;
+        }
+        r.rx_ring_order = static_cast<std::uint32_t>(order.value_or(0));
         r.split_event_channels =
             m.get("event-channel-tx").has_value() || m.get("queue-0/event-channel-tx").has_value();
         return r;
@@ -145,6 +168,7 @@ struct negotiated {
     bool split_event_channels = false;
     copy_side rx_copy = copy_side::backend;
     std::uint32_t queues = 1;
+    std::uint32_t rx_ring_pages = 1;
 };
 
 /// The rules above. A request the offer cannot meet (too many queues, frontend copy not
@@ -159,6 +183,12 @@ negotiate(const backend_offer& o, const frontend_request& r, std::string& why) {
     if (r.rx_copy == copy_side::frontend && !o.frontend_copy) {
         why = "the front end asks to copy received data itself (request-rx-frontend-copy) and "
               "the back end does not offer it (start it with --copy frontend)";
+        return std::nullopt;
+    }
+    if (r.rx_ring_order > std::min(o.max_rx_ring_order, max_rx_ring_page_order)) {
+        why = "the front end asks for an RX ring of " + std::to_string(1U << r.rx_ring_order) +
+              " pages; the back end offers at most " +
+              std::to_string(1U << std::min(o.max_rx_ring_order, max_rx_ring_page_order));
         return std::nullopt;
     }
     if (r.split_event_channels && !o.split_event_channels) {
@@ -180,6 +210,7 @@ negotiate(const backend_offer& o, const frontend_request& r, std::string& why) {
     n.split_event_channels = r.split_event_channels;
     n.rx_copy = r.rx_copy;
     n.queues = std::max<std::uint32_t>(r.queues, 1);
+    n.rx_ring_pages = 1U << r.rx_ring_order;
     return n;
 }
 

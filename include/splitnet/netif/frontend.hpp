@@ -3,9 +3,10 @@
 // channel, its grant region and its queues.
 //
 // The front end owns the memory it shares, as a Xen guest does: one sealed memfd holding
-//   [0, table_pages)                 its grant table (1024 references per queue)
+//   [0, table_pages)                 its grant table (twice the queue's TX and RX slots)
 //   table_pages                      its activity page (the back end's copiers publish there)
-//   then per queue q: 3 pages        TX ring, RX ring, RX grant page (frontend copy)
+//   then per queue q:                TX ring (1 page), RX ring (1, 2 or 4 pages: negotiated),
+//                                    RX grant page (frontend copy)
 //   then the buffer pool's arena     one 4 KiB page per buffer: RX buffers posted to the back
 //                                    end, and TX frames (a TAP port reading into this pool
 //                                    hands over frames that can be granted as they are)
@@ -36,6 +37,7 @@
 #include <splitnet/netif/connection.hpp>
 #include <splitnet/netif/control.hpp>
 #include <splitnet/netif/frontend_queue.hpp>
+#include <splitnet/netif/rings.hpp>
 #include <splitnet/packet/buffer_pool.hpp>
 #include <splitnet/ring/shared_region.hpp>
 
@@ -45,7 +47,9 @@ struct frontend_config {
     frontend_request request{}; ///< features wanted, queues, copy side
     packet::mac_address mac{};  ///< zero: a random locally administered address
     std::uint32_t mtu = 1500;
-    std::uint32_t buffers_per_queue = 1024; ///< 4 KiB pages per queue in the pool
+    /// 4 KiB pages per queue in the pool with a one-page RX ring; a larger ring adds one per
+    /// extra slot (backend copy posts a page in each).
+    std::uint32_t buffers_per_queue = 1024;
     std::chrono::milliseconds handshake_timeout{5000};
 };
 
@@ -189,6 +193,13 @@ private:
         hello_ = *h;
         frontend_request& req = cfg_.request;
         req.split_event_channels = req.split_event_channels && hello_.offer.split_event_channels;
+        if (req.rx_ring_order > max_rx_ring_page_order) {
+            fail("an RX ring of " + std::to_string(1U << req.rx_ring_order) +
+                 " pages was asked for; at most " + std::to_string(max_rx_ring_pages) +
+                 " are supported");
+        }
+        // A larger RX ring is an optimisation: take what the back end offers (as blkfront).
+        req.rx_ring_order = std::min(req.rx_ring_order, hello_.offer.max_rx_ring_order);
         if (req.queues > hello_.offer.max_queues) {
             fail("the back end offers at most " + std::to_string(hello_.offer.max_queues) +
                  " queues; " + std::to_string(req.queues) + " were asked for");
@@ -260,9 +271,13 @@ private:
 
     void build_region() {
         const std::uint32_t nq = features_.queues;
-        const std::uint32_t table_pages = 4 * nq;
-        const std::uint32_t ring_pages = 3 * nq;
-        const std::uint32_t buffers = cfg_.buffers_per_queue * nq;
+        const std::uint32_t rx_pages = features_.rx_ring_pages;
+        const std::uint32_t per_queue = 2 + rx_pages; // TX ring, RX ring, RX grant page
+        // References: every TX and RX slot's twice over (granted, and ended but waiting).
+        const std::uint32_t table_pages = 2 * (1 + rx_pages) * nq;
+        const std::uint32_t ring_pages = per_queue * nq;
+        const std::uint32_t buffers =
+            (cfg_.buffers_per_queue + rx_ring_slots(rx_pages) - rx_ring_slots(1)) * nq;
         region_ = ring::shared_region::create("splitnet-frontend",
                                               std::size_t{table_pages} + 1 + ring_pages + buffers);
         const std::uint32_t slots = std::clamp<std::uint32_t>(
@@ -275,12 +290,17 @@ private:
             packet::buffer_pool_config{
                 .frame_count = buffers, .frame_size = 4096, .headroom = 256, .populate = false});
         for (std::uint32_t q = 0; q < nq; ++q) {
-            const std::size_t p = first_ring + std::size_t{3} * q;
+            const std::size_t p = first_ring + std::size_t{per_queue} * q;
             queue_info qi;
             qi.tx_ring_ref = grants_->grant_access(hello_.backend_id, p, false);
             qi.rx_ring_ref = grants_->grant_access(hello_.backend_id, p + 1, false);
+            for (std::uint32_t k = 1; k < rx_pages; ++k) {
+                qi.rx_ring_next_refs[k - 1] =
+                    grants_->grant_access(hello_.backend_id, p + 1 + k, false);
+            }
+            const std::size_t grants_page = p + 1 + rx_pages;
             if (features_.rx_copy == copy_side::frontend) {
-                qi.rx_grants_ref = grants_->grant_access(hello_.backend_id, p + 2, false);
+                qi.rx_grants_ref = grants_->grant_access(hello_.backend_id, grants_page, false);
             }
             const std::size_t nch = features_.split_event_channels ? 4 : 2;
             std::array<event::eventfd_channel*, 4> ev{};
@@ -298,9 +318,9 @@ private:
             queue_infos_.push_back(qi);
             frontend_queue::resources r;
             r.tx_ring_page = region_.page(p);
-            r.rx_ring_page = region_.page(p + 1);
+            r.rx_ring_page = region_.pages(p + 1, rx_pages);
             if (features_.rx_copy == copy_side::frontend) {
-                r.rx_grants_page = region_.page(p + 2);
+                r.rx_grants_page = region_.page(grants_page);
             }
             r.events = ev;
             r.grants = &*grants_;

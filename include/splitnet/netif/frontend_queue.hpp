@@ -96,6 +96,8 @@ public:
     [[nodiscard]] packet::buffer_pool& pool() noexcept { return pool_; }
     [[nodiscard]] const nic::port_stats& stats() const noexcept { return port_stats_; }
     [[nodiscard]] const frontend_queue_stats& queue_stats() const noexcept { return stats_; }
+    /// RX slots: 256 per negotiated ring page.
+    [[nodiscard]] std::uint32_t rx_ring_size() const noexcept { return rx_ring_.size(); }
     [[nodiscard]] nic::port_caps caps() const noexcept {
         const negotiated& f = res_.features;
         return {f.tx_gso_tcpv4 && f.tx_gso_tcpv6, false, true, f.rx_gso_tcpv4 || f.rx_gso_tcpv6,

@@ -18,6 +18,12 @@ using rx_front_ring = ring::front_ring<rx_request, rx_response, Layout>;
 template <ring::ring_layout Layout = ring::xen_layout>
 using rx_back_ring = ring::back_ring<rx_request, rx_response, Layout>;
 
+/// Slots of an RX ring of `pages` 4 KiB pages (a multi-page ring: features.hpp).
+[[nodiscard]] constexpr std::uint32_t rx_ring_slots(std::uint32_t pages) noexcept {
+    return ring::shared_ring<rx_request, rx_response>::entries_for(std::size_t{pages} * 4096);
+}
+static_assert(rx_ring_slots(2) == 512 && rx_ring_slots(4) == 1024);
+
 static_assert(ring::shared_ring<tx_request, tx_response>::entries_for(4096) == 256);
 static_assert(ring::shared_ring<rx_request, rx_response>::entries_for(4096) == 256);
 static_assert(ring::shared_ring<tx_request, tx_response>::entries_for(65536) == 4096);
