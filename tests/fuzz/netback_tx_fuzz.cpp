@@ -20,6 +20,7 @@
 // another buffer) are fixed; hostile_frontend_test.cpp keeps a test for each.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -50,9 +51,10 @@ void check(bool ok, int line = __builtin_LINE()) {
     }
 }
 
-// The guest's region: grant table, activity page, TX ring, RX ring, RX grants, data pages.
+// The guest's region: grant table, activity page, TX ring, RX ring (up to 4 pages: the input
+// picks 1, 2 or 4), RX grants, data pages.
 constexpr std::uint32_t data_pages = 8;
-constexpr std::uint64_t tx_frame = 2, rx_frame = 3, grants_frame = 4, first_data = 5;
+constexpr std::uint64_t tx_frame = 2, rx_frame = 3, grants_frame = 7, first_data = 8;
 constexpr std::size_t guest_pages = first_data + data_pages;
 constexpr sg::domain_id self_id = 0, guest_id = 1;
 using layout = sr::xen_layout;
@@ -65,7 +67,7 @@ struct alignas(4096) guest_region {
 struct world {
     world()
         : mem({.id = self_id,
-               .table_pages = 4,
+               .table_pages = 1 + 8, // a 4-page RX ring's references (ref_pages_for)
                .activity_slots = 2,
                .pool = {.frame_count = 1024, .frame_size = 2048, .headroom = 256},
                .populate = false}) {
@@ -109,17 +111,24 @@ void store(std::span<std::byte> page, std::size_t off, std::uint32_t v) {
     splitnet::detail::store_release(*index_at(page, off), v);
 }
 
+/// Slots of a ring laid out in `ring` (one or more pages) with `slot`-byte entries.
+std::uint32_t slots_in(std::span<std::byte> ring, std::size_t slot) {
+    return static_cast<std::uint32_t>(std::bit_floor((ring.size() - layout::header_bytes) / slot));
+}
+
 template <class T>
 void put_slot(std::span<std::byte> page, std::uint32_t idx, const T& v) {
     static_assert(sizeof(T) == 8 || sizeof(T) == 12);
     constexpr std::size_t slot = sizeof(T) == 12 ? 12 : 8; // union of request and response
-    std::memcpy(page.data() + layout::header_bytes + (idx % 256) * slot, &v, sizeof v);
+    std::memcpy(page.data() + layout::header_bytes + (idx % slots_in(page, slot)) * slot, &v,
+                sizeof v);
 }
 template <class T>
 T get_slot(std::span<std::byte> page, std::uint32_t idx) {
     constexpr std::size_t slot = std::is_same_v<T, sn::tx_request> ? 12 : 8;
     T v;
-    std::memcpy(&v, page.data() + layout::header_bytes + (idx % 256) * slot, sizeof v);
+    std::memcpy(&v, page.data() + layout::header_bytes + (idx % slots_in(page, slot)) * slot,
+                sizeof v);
     return v;
 }
 
@@ -189,7 +198,7 @@ void check_frame(const sp::frame& f, const sp::buffer_pool& pool, std::set<std::
 /// Decodes the RX responses the queue just published, as a front end would.
 void check_rx_responses(std::span<std::byte> rx, sr::ring_idx from, sr::ring_idx to) {
     const std::uint32_t n = to - from;
-    check(n <= 256);
+    check(n <= slots_in(rx, sizeof(sn::rx_response)));
     std::vector<sn::rx_response> rsps(n);
     for (std::uint32_t i = 0; i < n; ++i) {
         rsps[i] = get_slot<sn::rx_response>(rx, from + i);
@@ -215,8 +224,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto page = [&](std::uint64_t f) {
         return region.subspan(f * 4096, 4096);
     };
-    const std::span<std::byte> tx = page(tx_frame), rx = page(rx_frame),
-                               grants = page(grants_frame);
     const sg::memory_domain guest{guest_id, region, 1, 2, -1};
     sg::domain_registry domains(4);
     domains.add(guest);
@@ -224,6 +231,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     reader in{data, data + size};
     const std::uint8_t feat = in.u8();
     const std::uint8_t feat2 = in.u8();
+    const std::uint32_t rx_pages = 1U << ((feat2 >> 4) % 3);
+    const std::span<std::byte> tx = page(tx_frame),
+                               rx = region.subspan(rx_frame * 4096, std::size_t{rx_pages} * 4096),
+                               grants = page(grants_frame);
     sn::backend_config cfg;
     cfg.burst = 1 + in.u8() % 64;
     cfg.rx_queue_len = 1 + in.u8() % 64;
@@ -260,7 +271,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     r.memory = &w.mem;
     r.features = f;
     std::optional<sg::grant_ref> range;
-    const std::uint32_t ref_pages = sn::backend_memory::ref_pages_for(sn::rx_ring_slots(1));
+    const std::uint32_t ref_pages = sn::backend_memory::ref_pages_for(sn::rx_ring_slots(rx_pages));
     if (f.rx_copy == sn::copy_side::frontend) {
         range = w.mem.take_ref_range(ref_pages);
         check(range.has_value());
@@ -345,7 +356,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const std::uint32_t now_prod = load(tx, layout::req_prod);
                 store(tx, layout::req_prod,
                       how % 3 == 0   ? v
-                      : how % 3 == 1 ? now_prod + v % 512
+                      : how % 3 == 1 ? now_prod + v % (2 * slots_in(rx, 8))
                                      : now_prod - v % 8);
                 break;
             }

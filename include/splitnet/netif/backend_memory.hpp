@@ -41,8 +41,10 @@
 namespace splitnet::netif {
 
 struct backend_memory_config {
-    grant::domain_id id = 0;           ///< the driver domain's id (Dom0 by tradition)
-    std::uint32_t table_pages = 64;    ///< 256 references each; a queue takes ref_pages_for()
+    grant::domain_id id = 0; ///< the driver domain's id (Dom0 by tradition)
+    /// 256 references each, page 0 reserved; a frontend-copy queue takes ref_pages_for() its
+    /// RX slots: 8 for a 1024-slot ring, so the default serves 16 such queues.
+    std::uint32_t table_pages = 1 + 16 * 8;
     std::uint32_t activity_slots = 16; ///< front ends that may copy from us at once
     packet::buffer_pool_config pool{.frame_count = 16384, .frame_size = 2048, .headroom = 256};
     bool populate = true; ///< fault every page in at start (no page faults on the data path)
@@ -70,7 +72,7 @@ public:
           range_used_(cfg.table_pages, false), slot_used_(cfg.activity_slots, false) {
         domain_.validate();    // a fresh memfd is zero: the table and activity page start clear
         range_used_[0] = true; // page 0 holds the reserved references
-        owners_.fill(grant::invalid_domain);
+        owners_.fill(cfg.id);  // free slots: see give_activity_slot
         domain_.activity_owners = owners_.data();
         for (std::uint32_t a = 0; a < cfg.activity_slots; ++a) {
             activity_.push_back(ring::shared_region::create("splitnet-activity", 1));
@@ -125,21 +127,28 @@ public:
 
     /// An activity slot for the copier of front end `owner`; nullopt when all are taken. The
     /// slot is recorded as `owner`'s, so ending grants to other front ends never waits for it.
+    /// Slots go round: one comes back to a new front end as late as possible, since a departed
+    /// front end may still map its page and write there (each slot keeps its page for good).
     [[nodiscard]] std::optional<std::uint32_t> take_activity_slot(grant::domain_id owner) {
-        for (std::uint32_t s = 0; s < slot_used_.size(); ++s) {
+        const auto n = static_cast<std::uint32_t>(slot_used_.size());
+        for (std::uint32_t i = 0; i < n; ++i) {
+            const std::uint32_t s = (next_slot_ + i) % n;
             if (!slot_used_[s]) {
                 slot_used_[s] = true;
+                next_slot_ = (s + 1) % n;
                 set_owner(s, owner);
                 return s;
             }
         }
         return std::nullopt;
     }
-    /// Gives a slot back; its count must be even again (the front end is gone).
+    /// Gives a slot back once its front end is gone. The slot is recorded as ours: we grant
+    /// nothing to ourselves, so no end of access waits on it, whatever a departed front end that
+    /// still maps its page writes there.
     void give_activity_slot(std::uint32_t s) noexcept {
         if (s < slot_used_.size()) {
             slot_used_[s] = false;
-            set_owner(s, grant::invalid_domain);
+            set_owner(s, cfg_.id);
         }
     }
 
@@ -157,6 +166,7 @@ private:
     packet::buffer_pool pool_;
     std::vector<bool> range_used_;
     std::vector<bool> slot_used_;
+    std::uint32_t next_slot_ = 0;
 };
 
 } // namespace splitnet::netif

@@ -17,6 +17,7 @@
 // direction: an eventfd has one counter).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -102,7 +103,8 @@ struct connect_info {
             const queue_info& qi = queues[q];
             const std::string p = queue_prefix(q, n);
             m.set(p + "tx-ring-ref", qi.tx_ring_ref).set(p + "rx-ring-ref", qi.rx_ring_ref);
-            for (std::uint32_t k = 1; k < (1U << request.rx_ring_order); ++k) {
+            for (std::uint32_t k = 1;
+                 k < (1U << std::min(request.rx_ring_order, max_rx_ring_page_order)); ++k) {
                 m.set(p + "rx-ring-ref" + std::to_string(k), qi.rx_ring_next_refs[k - 1]);
             }
             if (qi.rx_grants_ref != grant::invalid_ref) {

@@ -65,7 +65,7 @@ struct backend_offer {
         m.set("feature-rx-frontend-copy", flag(frontend_copy));
         m.set("multi-queue-max-queues", max_queues);
         m.set("grant-activity-slots", activity_slots);
-        m.set("max-rx-ring-page-order", max_rx_ring_order);
+        m.set("max-rx-ring-page-order", std::min(max_rx_ring_order, max_rx_ring_page_order));
     }
     [[nodiscard]] static backend_offer read(const control::message& m) {
         backend_offer o;
@@ -114,7 +114,7 @@ struct frontend_request {
         m.set("request-rx-frontend-copy", b::flag(rx_copy == copy_side::frontend));
         m.set("multi-queue-num-queues", queues);
         if (rx_ring_order != 0) {
-            m.set("rx-ring-page-order", rx_ring_order);
+            m.set("rx-ring-page-order", rx_ring_order); // a value beyond the limit is refused
         }
     }
     /// Reads a front end's request; nullopt with `why` set when it cannot be served at all.

@@ -4,6 +4,9 @@
 // DEFINE_RING_TYPES(netif_rx, ...) lay them out.
 #pragma once
 
+#include <cstdint>
+
+#include <splitnet/netif/features.hpp>
 #include <splitnet/netif/protocol.hpp>
 #include <splitnet/ring/split_ring.hpp>
 
@@ -23,6 +26,8 @@ using rx_back_ring = ring::back_ring<rx_request, rx_response, Layout>;
     return ring::shared_ring<rx_request, rx_response>::entries_for(std::size_t{pages} * 4096);
 }
 static_assert(rx_ring_slots(2) == 512 && rx_ring_slots(4) == 1024);
+static_assert(rx_ring_slots(max_rx_ring_pages) * sizeof(std::uint32_t) <= 4096,
+              "frontend copy keeps one grant reference per RX slot in the one rx-grants page");
 
 static_assert(ring::shared_ring<tx_request, tx_response>::entries_for(4096) == 256);
 static_assert(ring::shared_ring<rx_request, rx_response>::entries_for(4096) == 256);
