@@ -64,6 +64,9 @@ void usage(std::FILE* out) {
         "  --queues N            guest queues offered (multi-queue-max-queues, default 4)\n"
         "  --buffers N           pool buffers of 2 KiB (default 32768)\n"
         "  --busy-poll USECS     how long an idle worker polls before it sleeps (default 10)\n"
+        "  --tx-kick-thread on|off  copy-mode AF_XDP: a thread of the NIC queue's own calls\n"
+        "                        sendto, which transmits (and on a veth runs the peer's receive),\n"
+        "                        instead of the worker (default on)\n"
         "  --cpus LIST           pin worker i to the i-th CPU of LIST (e.g. 1 or 0,1; default:\n"
         "                        not pinned, the kernel places them)\n"
         "  --json FILE           write the report as JSON there at exit and on SIGUSR1\n"
@@ -86,6 +89,7 @@ struct options {
     std::uint32_t queues = 4;
     std::uint32_t buffers = 32768;
     std::uint32_t busy_poll = 10;
+    bool tx_kick_thread = true;
     std::vector<int> cpus;
     std::string json;
     bool quiet = false;
@@ -179,6 +183,11 @@ options parse(int argc, char** argv) {
             o.buffers = number(v, "--buffers", 4096, 1 << 22);
         } else if (a == "--busy-poll") {
             o.busy_poll = number(v, "--busy-poll", 0, 1000000);
+        } else if (a == "--tx-kick-thread") {
+            if (v != "on" && v != "off") {
+                bad("--tx-kick-thread is on or off");
+            }
+            o.tx_kick_thread = v == "on";
         } else if (a == "--cpus") {
             const long n_cpus = ::sysconf(_SC_NPROCESSORS_CONF);
             for (std::string_view rest = v; !rest.empty();) {
@@ -255,6 +264,7 @@ int run(const options& o) {
             x.ifname = o.nic;
             x.queue_id = q;
             x.attach = o.xdp;
+            x.tx_kick_thread = o.tx_kick_thread;
             auto p = std::make_unique<sn::afxdp_port>(pool, x);
             mode = p->describe();
             return p;

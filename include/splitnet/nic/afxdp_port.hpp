@@ -43,7 +43,8 @@
 // only when the TX ring's flag asks. setsockopt(XDP_TX_RING) sets that flag and only a
 // need_wakeup-aware zero-copy driver clears it, so in copy mode (where sendto is the transmit:
 // 32 frames a call, or copy_tx_budget with XDP_MAX_TX_SKB_BUDGET on Linux >= 6.17) every burst
-// kicks, and a kick repeats while the kernel answers EAGAIN ("more left"). RX is woken with
+// kicks, and a kick repeats while the kernel answers EAGAIN ("more left"); with tx_kick_thread
+// a thread of the port's own makes those calls (afxdp_tx_kicker.hpp). RX is woken with
 // recvfrom when the fill ring's flag asks (zero-copy drivers only). fd() can be poll()ed or
 // epoll()ed to sleep when idle (wait() does that).
 //
@@ -104,6 +105,7 @@
 #include <xdp/xsk.h>
 
 #include <splitnet/config.hpp>
+#include <splitnet/nic/afxdp_tx_kicker.hpp>
 #include <splitnet/nic/detail/afxdp_ledger.hpp>
 #include <splitnet/nic/detail/afxdp_setup.hpp>
 #include <splitnet/nic/port.hpp>
@@ -159,9 +161,11 @@ struct afxdp_config {
     std::uint32_t tx_kick_rounds = 16; ///< sendto calls per kick while copy mode answers EAGAIN
     std::uint32_t copy_tx_budget = 0;  ///< XDP_MAX_TX_SKB_BUDGET in copy mode (32..tx_size,
                                        ///< Linux >= 6.17); 0 keeps the kernel's 32 per sendto
-    std::uint16_t port_id = 0;         ///< frame::port of received frames
-    bool mount_bpffs = true;           ///< mount bpffs at /sys/fs/bpf if missing (libxdp)
-    bool require_up = true;            ///< refuse an interface that is down
+    bool tx_kick_thread = false; ///< copy mode: a thread of the port's own calls sendto, so the
+                                 ///< caller's thread does not transmit (afxdp_tx_kicker.hpp)
+    std::uint16_t port_id = 0;   ///< frame::port of received frames
+    bool mount_bpffs = true;     ///< mount bpffs at /sys/fs/bpf if missing (libxdp)
+    bool require_up = true;      ///< refuse an interface that is down
     bool wait_release = false; ///< teardown waits until the kernel has freed the queue also in copy
                                ///< mode (always done in zero-copy mode, see ~afxdp_port)
     std::chrono::milliseconds busy_timeout{2000}; ///< retry a bind answered EBUSY this long
@@ -321,8 +325,9 @@ struct afxdp_queue {
     std::uint32_t tx_outstanding = 0; ///< buffers on the kernel's transmit side
     std::uint32_t tx_retries = 0;
     std::uint32_t kick_rounds = 0;
-    std::uint32_t max_frame = 0;     ///< longest frame sent: MTU + Ethernet + one VLAN tag
-    std::uint32_t copy_headroom = 0; ///< where copied frames start in their buffer
+    std::unique_ptr<afxdp_tx_kicker> kicker; ///< tx_kick_thread in copy mode
+    std::uint32_t max_frame = 0;             ///< longest frame sent: MTU + Ethernet + one VLAN tag
+    std::uint32_t copy_headroom = 0;         ///< where copied frames start in their buffer
     port_stats stats{};
     afxdp_stats xstats{};
     // Cold.
@@ -529,6 +534,8 @@ public:
     [[nodiscard]] const afxdp_mode& mode() const noexcept { return q_->mode; }
     /// "veth0 queue 0: native (XDP_DRV) copy mode, need_wakeup, ..."
     [[nodiscard]] const std::string& describe() const noexcept { return q_->mode.description; }
+    /// The thread that transmits for this port (afxdp_config::tx_kick_thread), or nullptr.
+    [[nodiscard]] const afxdp_tx_kicker* tx_kicker() const noexcept { return q_->kicker.get(); }
     [[nodiscard]] const afxdp_stats& xdp_stats() const noexcept { return q_->xstats; }
     [[nodiscard]] const std::string& ifname() const noexcept { return q_->cfg.ifname; }
     [[nodiscard]] std::uint32_t queue_id() const noexcept { return q_->cfg.queue_id; }
@@ -698,6 +705,10 @@ private:
     /// then, reaping in between, up to tx_kick_rounds calls.
     static void kick_tx(detail::afxdp_queue& q) noexcept {
         if (!xsk_ring_prod__needs_wakeup(&q.tx)) {
+            return;
+        }
+        if (q.kicker != nullptr) {
+            q.kicker->notify(*q.tx.producer);
             return;
         }
         for (std::uint32_t round = 0; round < q.kick_rounds; ++round) {
@@ -1206,6 +1217,14 @@ private:
                            detail::errno_text(err) + " (needs Linux >= 6.17 and 32..tx_size)");
             }
         }
+        if (q.cfg.tx_kick_thread && !q.zero_copy) {
+            int err = 0;
+            q.kicker = afxdp_tx_kicker::start(q.fd, q.tx.consumer, err);
+            if (q.kicker == nullptr) {
+                teardown(q);
+                fail(err, q.where + ": no eventfd for the TX kick thread");
+            }
+        }
         q.mode.description =
             q.cfg.ifname + " queue " + std::to_string(q.cfg.queue_id) + ": " +
             std::string(to_string(q.mode.attach)) + " " + std::string(to_string(q.mode.bind)) +
@@ -1214,13 +1233,15 @@ private:
             std::to_string(q.pool->capacity()) + " x " + std::to_string(q.frame_size) +
             " B chunks, data at +" + std::to_string(q.copy_headroom) + "), libxdp xsk_def_prog " +
             (q.mode.dispatcher ? "via the dispatcher" : "attached directly") + ", driver " +
-            (q.iface.driver.empty() ? std::string("unknown") : q.iface.driver);
+            (q.iface.driver.empty() ? std::string("unknown") : q.iface.driver) +
+            (q.kicker != nullptr ? ", TX kicked by a thread of its own" : "");
         q.log.note("chose " + q.mode.description);
     }
 
     /// Teardown (also after a set-up check failed once the socket existed).
     static void teardown(detail::afxdp_queue& q) noexcept {
         const detail::capture_scope capture(q.log);
+        q.kicker.reset(); // joined: this thread kicks from here on
         // 1. Let the kernel finish what is on the TX ring, so those buffers come back by
         //    completion rather than by reclaim.
         const auto deadline = std::chrono::steady_clock::now() + q.cfg.drain_timeout;
