@@ -8,6 +8,9 @@
 // worker kicking its own TX ring does all of that between two bursts. With a kicker the worker
 // only publishes descriptors and, when the kicker sleeps, writes its eventfd; the kicker calls
 // sendto while the kernel keeps taking descriptors. afxdp_config::tx_kick_thread turns it on.
+// Measured guest -> wire through splitnet-netback on this project's 2-vCPU machine (veth, 11
+// alternating runs): 3.02 against 3.06 Gbit/s, no gain where every vCPU is already busy; it is
+// for machines with a core to spare for transmit.
 //
 // No lost wakeup: the kicker says it sleeps (idle), full fence, looks at the ring once more and
 // only then blocks in read(); the worker publishes, full fence, and writes the eventfd only when
