@@ -14,7 +14,8 @@
 # Modes:
 #   --mode demo   (default) pings, iperf3 in each direction on each path, one table; --json FILE
 #   --mode test   the integration test: pings every way, short iperf3 runs that must move data,
-#                 a front end killed and restarted while traffic flows; exits non-zero on failure
+#                 a front end killed and restarted while traffic flows, then the same with the
+#                 guests copying (--copy frontend); exits non-zero on failure
 # Options: --bin DIR (where splitnet-netback/-netfront are), --seconds N (per iperf3 run),
 #          --json FILE, --netback-args "...", --keep (leave the namespaces for inspection).
 set -uo pipefail
@@ -108,11 +109,12 @@ fresh_namespaces() {
     in_ns $NS_DD ethtool -K veth-dd tso off gso off tx off >/dev/null 2>&1
 }
 
+# start_netback [extra args]
 start_netback() {
     rm -f "$CTL"
     # Started with ip directly (not through a shell function) so $! is the daemon itself.
     ip netns exec $NS_DD "$bin/splitnet-netback" --nic veth-dd --control "$CTL" \
-        --json "$LOG/netback.json" $nb_args >"$LOG/netback.log" 2>&1 &
+        --json "$LOG/netback.json" $nb_args "$@" >"$LOG/netback.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
         [ -S "$CTL" ] && return 0
@@ -141,11 +143,12 @@ start_netfront() {
     in_ns "$ns" ip link set eth0 up
 }
 
+# splitnet_topology [extra args for both daemons]
 splitnet_topology() {
     fresh_namespaces
-    start_netback
-    start_netfront $NS_G1 10.77.0.11 02:00:00:77:00:11
-    start_netfront $NS_G2 10.77.0.12 02:00:00:77:00:12
+    start_netback "$@"
+    start_netfront $NS_G1 10.77.0.11 02:00:00:77:00:11 "$@"
+    start_netfront $NS_G2 10.77.0.12 02:00:00:77:00:12 "$@"
 }
 
 # bridge_topology on|off: the same namespaces with a Linux bridge in the driver domain.
@@ -336,6 +339,20 @@ if [ "$mode" = test ]; then
         say "  the back end did not record the killed guest's departure: FAILED"
         fail=1
     fi
+    cleanup
+    say "== frontend copy: the guests write the back end's buffers to their TAPs in place"
+    splitnet_topology --copy frontend
+    sleep 0.5
+    check_pings || fail=1
+    for p in "$NS_WIRE $NS_G1 10.77.0.11" "$NS_G1 $NS_G2 10.77.0.12"; do
+        set -- $p
+        r=$(iperf3_run "$1" "$2" "$3" 2)
+        read -r gbps _ bytes <<<"$r"
+        say "  iperf3 $1 -> $2: $gbps Gbit/s ($bytes bytes)"
+        [ "${bytes:-0}" -gt 1000000 ] || { say "  ... moved no data: FAILED"; fail=1; }
+    done
+    grep -q "frontend copy, RX ring 1024 slots" "$LOG/netfront-$NS_G1.log" ||
+        { say "  the guest did not get a 4-page RX ring: FAILED"; fail=1; }
     [ $fail = 0 ] && say "== all end-to-end checks passed" || say "== FAILED (logs in $LOG)"
     exit $fail
 fi
