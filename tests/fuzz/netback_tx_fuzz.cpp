@@ -20,7 +20,6 @@
 // another buffer) are fixed; hostile_frontend_test.cpp keeps a test for each.
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -111,9 +110,10 @@ void store(std::span<std::byte> page, std::size_t off, std::uint32_t v) {
     splitnet::detail::store_release(*index_at(page, off), v);
 }
 
-/// Slots of a ring laid out in `ring` (one or more pages) with `slot`-byte entries.
+/// Slots of a ring laid out in `ring` (one or more pages) with `slot`-byte entries (12: TX).
 std::uint32_t slots_in(std::span<std::byte> ring, std::size_t slot) {
-    return static_cast<std::uint32_t>(std::bit_floor((ring.size() - layout::header_bytes) / slot));
+    return slot == 12 ? sr::shared_ring<sn::tx_request, sn::tx_response>::entries_for(ring.size())
+                      : sn::rx_ring_slots(static_cast<std::uint32_t>(ring.size() / 4096));
 }
 
 template <class T>
